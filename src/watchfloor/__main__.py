@@ -1,0 +1,5 @@
+"""`python -m watchfloor` runs the CLI."""
+
+from watchfloor.cli import main
+
+main()

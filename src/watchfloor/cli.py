@@ -1,0 +1,176 @@
+"""The `watchfloor` command line. Thin: it parses options, calls a service, and prints.
+
+Errors from any layer arrive as `WatchfloorError` and leave here, in one place, as a one-line reason on
+standard error and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pyarrow as pa
+
+from watchfloor.config import Settings, load_settings
+from watchfloor.demo import run_demo
+from watchfloor.errors import WatchfloorError
+from watchfloor.ingest import default_registry, ingest_paths
+from watchfloor.store import open_store
+
+__all__ = ["main"]
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Installation data directory (default: $WATCHFLOOR_HOME, else ./.watchfloor).",
+)
+@click.version_option(package_name="watchfloor")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """Watchfloor: security operations from telemetry to remediation."""
+    ctx.obj = load_settings(data_dir)
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "format_name", default="auto", show_default=True, help="Format name or auto.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], format_name: str, as_json: bool) -> None:
+    """Ingest log files, folders and archives into the event store."""
+    settings = _settings(ctx)
+    store = open_store(settings.events_dir)
+    summary = ingest_paths(
+        list(paths), store, settings.quarantine_dir, format_name=format_name, batch_size=settings.batch_size
+    )
+    if as_json:
+        _echo_json(summary.as_dict())
+    else:
+        for result in summary.files:
+            if result.error:
+                click.echo(f"error: {result.error}", err=True)
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_source.items())) or "none"
+        click.echo(
+            f"ingested {summary.events} events from {len(summary.files)} inputs "
+            f"({summary.quarantined} quarantined, {len(summary.errors)} unreadable); by source: {parts}"
+        )
+    if summary.errors and not summary.events:
+        sys.exit(1)
+
+
+def _format_table(table: pa.Table, output: str) -> str:
+    rows = table.to_pylist()
+    if output == "json":
+        return json.dumps(rows, indent=2, default=str, ensure_ascii=False)
+    if output == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(table.column_names)
+        writer.writerows([["" if v is None else v for v in row.values()] for row in rows])
+        return buffer.getvalue().rstrip("\n")
+    widths = [len(n) for n in table.column_names]
+    cells = [["" if v is None else str(v).replace("\n", " ")[:80] for v in row.values()] for row in rows]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(table.column_names, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.append(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''})")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("sql")
+@click.option(
+    "--format", "output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+@click.option("--limit", type=int, default=None, help="Return at most this many rows.")
+@click.pass_context
+def hunt(ctx: click.Context, sql: str, output: str, limit: int | None) -> None:
+    """Run a read-only SQL query over the event store (`events` is the view of all sources)."""
+    store = open_store(_settings(ctx).events_dir)
+    click.echo(_format_table(store.query(sql, limit=limit), output))
+
+
+@cli.command()
+@click.option("--days", type=click.IntRange(min=1), required=True, help="Keep this many days of events.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def retention(ctx: click.Context, days: int, as_json: bool) -> None:
+    """Delete stored events older than N days (whole day partitions)."""
+    cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%d")
+    removed = open_store(_settings(ctx).events_dir).drop_before(cutoff)
+    if as_json:
+        _echo_json({"cutoff": cutoff, "files_removed": removed})
+    else:
+        click.echo(f"removed {removed} files with events before {cutoff}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def sources(ctx: click.Context, as_json: bool) -> None:
+    """List the sources in the event store (each is a view for `hunt`)."""
+    infos = open_store(_settings(ctx).events_dir).sources()
+    if as_json:
+        _echo_json([{"name": i.name, "files": i.files, "days": list(i.days)} for i in infos])
+        return
+    for info in infos:
+        first, last = (info.days[0], info.days[-1]) if info.days else ("-", "-")
+        click.echo(f"{info.name:<24} {info.files:>6} files  {first} .. {last}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def formats(as_json: bool) -> None:
+    """List the log formats `ingest` understands."""
+    registry = default_registry()
+    rows = [{"name": n, "description": registry.get(n).description} for n in registry.names()]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<16} {row['description']}")
+
+
+@cli.command()
+@click.option("--reset", is_flag=True, help="Empty the data directory first.")
+@click.pass_context
+def demo(ctx: click.Context, reset: bool) -> None:
+    """Fresh installation with built-in attack telemetry, then hunts over it."""
+    run_demo(_settings(ctx), click.echo, reset=reset)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn Watchfloor errors into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="watchfloor", standalone_mode=False)
+    except WatchfloorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

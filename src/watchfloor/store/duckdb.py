@@ -1,0 +1,171 @@
+"""The embedded engine: Parquet partitioned by source and day, read through DuckDB.
+
+Layout: `<data>/events/source=<name>/day=<YYYY-MM-DD>/part-<written>-<random>.parquet`. Files are
+written to a temporary name and renamed, so a reader never sees half a file and an append never
+rewrites an existing one. Queries run in a fresh in-memory DuckDB whose file access is limited to the
+event folder and whose configuration is locked, and only single SELECT statements are accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from watchfloor.errors import QueryError, StoreError
+from watchfloor.schema import CORE_COLUMN, CORE_FIELDS
+from watchfloor.store.base import SourceInfo
+
+__all__ = ["DuckDBEventStore"]
+
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}
+EVENTS_VIEW = "events"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBEventStore:
+    """`EventStore` on local Parquet files and DuckDB."""
+
+    def __init__(self, root: Path, threads: int | None = None) -> None:
+        self.root = root
+        self.threads = threads
+
+    # -- writing -----------------------------------------------------------------------------
+    def append(self, table: pa.Table) -> int:
+        """Write one file per (source, day) present in the table."""
+        if table.num_rows == 0:
+            return 0
+        core = table.column(CORE_COLUMN).combine_chunks()
+        sources = pc.struct_field(core, "metadata_log_name")
+        days = pc.strftime(pc.struct_field(core, "time"), format="%Y-%m-%d")
+        written = 0
+        for source in pc.unique(sources).to_pylist():
+            if source is None or not _SOURCE_NAME.match(source):
+                raise StoreError(f"invalid source name {source!r} (lower-case letters, digits, _)")
+            of_source = pc.equal(sources, source)
+            for day in pc.unique(pc.filter(days, of_source)).to_pylist():
+                part = table.filter(pc.and_(of_source, pc.equal(days, day)))
+                written += self._write_file(source, day, _drop_all_null(part))
+        return written
+
+    def _write_file(self, source: str, day: str, table: pa.Table) -> int:
+        folder = self.root / f"source={source}" / f"day={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        final = folder / f"part-{stamp}-{secrets.token_hex(4)}.parquet"
+        temporary = folder / f".{final.name}.tmp"
+        try:
+            pq.write_table(table, temporary, compression="zstd", row_group_size=128 * 1024)
+            os.replace(temporary, final)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {final}: {exc}") from exc
+        return int(table.num_rows)
+
+    # -- reading -----------------------------------------------------------------------------
+    def sources(self) -> list[SourceInfo]:
+        """Sources with at least one file, sorted by name."""
+        found: list[SourceInfo] = []
+        if not self.root.is_dir():
+            return found
+        for folder in sorted(self.root.glob("source=*")):
+            days = sorted(
+                d.name.removeprefix("day=") for d in folder.glob("day=*") if any(d.glob("*.parquet"))
+            )
+            files = sum(1 for _ in folder.glob("day=*/*.parquet"))
+            if files:
+                found.append(SourceInfo(folder.name.removeprefix("source="), files, tuple(days)))
+        return found
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A sandboxed in-memory connection with every view defined."""
+        connection = duckdb.connect(":memory:")
+        if self.threads:
+            connection.execute(f"SET threads={int(self.threads)}")
+        sources = self.sources()
+        core_parts: list[str] = []
+        for info in sources:
+            glob = _sql_string(str(self.root / f"source={info.name}" / "day=*" / "*.parquet"))
+            connection.execute(
+                f"CREATE VIEW {_quote(info.name)} AS SELECT * FROM read_parquet({glob}, "
+                "union_by_name = true, hive_partitioning = false)"
+            )
+            core_parts.append(f"SELECT {CORE_COLUMN}.* FROM {_quote(info.name)}")
+        if not core_parts:
+            columns = ", ".join(f"CAST(NULL AS {_duck_type(t)}) AS {_quote(n)}" for n, t, _ in CORE_FIELDS)
+            core_parts.append(f"SELECT {columns} WHERE false")
+        connection.execute(f"CREATE VIEW {EVENTS_VIEW} AS " + " UNION ALL ".join(core_parts))
+        allowed = _sql_string(str(self.root) + os.sep)
+        connection.execute(f"SET allowed_directories = [{allowed}]")
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+        return connection
+
+    def query(self, sql: str, limit: int | None = None) -> pa.Table:
+        """One read-only statement; errors name what DuckDB disliked."""
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise QueryError(f"invalid SQL: {_first_line(exc)}") from exc
+        if len(statements) != 1:
+            raise QueryError(f"expected exactly one statement, got {len(statements)}")
+        kind = statements[0].type.name
+        if kind not in _ALLOWED_STATEMENTS:
+            raise QueryError(f"only SELECT queries are allowed here (got {kind})")
+        connection = self.connect()
+        try:
+            relation = connection.sql(sql)
+            if relation is None:
+                raise QueryError("the statement returned no result")
+            if limit is not None:
+                relation = relation.limit(limit)
+            return relation.to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(_first_line(exc)) from exc
+        finally:
+            connection.close()
+
+    def drop_before(self, day: str) -> int:
+        """Delete day partitions strictly older than `day`."""
+        removed = 0
+        for folder in self.root.glob("source=*/day=*"):
+            if folder.name.removeprefix("day=") < day:
+                removed += sum(1 for _ in folder.glob("*.parquet"))
+                shutil.rmtree(folder)
+        return removed
+
+
+def _drop_all_null(table: pa.Table) -> pa.Table:
+    """Producer columns that are empty in this slice are left out of its file (union_by_name fills them)."""
+    keep = [n for n in table.column_names if n == CORE_COLUMN or table.column(n).null_count < table.num_rows]
+    return table.select(keep) if len(keep) < table.num_columns else table
+
+
+def _duck_type(dtype: pa.DataType) -> str:
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ"
+    if pa.types.is_int32(dtype):
+        return "INTEGER"
+    if pa.types.is_int64(dtype):
+        return "BIGINT"
+    return "VARCHAR"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
