@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "IngestError",
     "Location",
+    "Overloaded",
     "QueryError",
     "StoreError",
     "UnknownFormatError",
@@ -76,3 +77,13 @@ class StoreError(WatchfloorError):
 
 class QueryError(WatchfloorError):
     """A hunt query is invalid or not allowed (for example, it would modify data)."""
+
+
+class Overloaded(WatchfloorError):
+    """The spool or store cannot take more right now; listeners answer with backpressure, not loss."""
+
+    http_status = 503
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -9,13 +9,22 @@ be read together whatever types individual producers used.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-__all__ = ["BatchBuilder", "EventBatch", "EventSink", "Quarantined", "flatten", "to_text"]
+__all__ = [
+    "Acknowledger",
+    "BatchBuilder",
+    "Envelope",
+    "EventBatch",
+    "EventSink",
+    "Quarantined",
+    "flatten",
+    "to_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,4 +155,29 @@ class EventSink(Protocol):
 
     def append(self, table: pa.Table) -> int:
         """Store a table of producer columns plus the `ocsf` core; return how many rows were stored."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One event as a live listener received it, before parsing: what the spool keeps durably.
+
+    `channel` names the listener (`syslog`, `hec`, `bulk`, `otlp`); `body` is the event's text as it
+    arrived (a syslog message, one JSON document); `meta` carries what the protocol said about it
+    (peer address, HEC sourcetype and index, `_bulk` index name...).
+    """
+
+    channel: str
+    body: str
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+class Acknowledger(Protocol):
+    """The durable hand-off a listener awaits before it acknowledges anything to a client."""
+
+    def submit(self, envelopes: Sequence[Envelope]) -> int:
+        """Write durably (fsync) and return the sequence number of the last envelope.
+
+        Raises `watchfloor.errors.Overloaded` when it cannot take more; nothing is then written.
+        """
         ...
