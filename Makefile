@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/watchfloor --data-dir .watchfloor-demo demo --reset
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(wildcard src tests bench)
+	$(BIN)/ruff format --check $(wildcard src tests bench)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
