@@ -37,9 +37,10 @@ def run_demo(settings: Settings, echo: Callable[[str], None], reset: bool = Fals
     store = open_store(settings.events_dir)
     summary = ingest_paths(files, store, settings.quarantine_dir)
     echo(f"data directory: {root}")
-    echo(
-        f"ingested {summary.events} events from {len(files)} sample files ({summary.quarantined} quarantined)"
-    )
+    by_source = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_source.items()))
+    echo(f"ingested {summary.events} events from {len(files)} sample files: {by_source}")
+    for result in summary.errors:
+        echo(f"  not ingested: {result.error}")
     for title, sql in DEMO_HUNTS:
         table = store.query(sql)
         echo(f"\n== {title}\n-- {sql}")
