@@ -1,7 +1,7 @@
 """Getting events in: file formats, archive unpacking, quarantine, and the ingestion pipeline."""
 
 from watchfloor.ingest.channels import ChannelDecoder, MemoryAcknowledger
-from watchfloor.ingest.inputs import InputFile, iter_inputs
+from watchfloor.ingest.inputs import InputFile, InputProblem, iter_inputs
 from watchfloor.ingest.pipeline import FileResult, IngestSummary, ingest_paths
 from watchfloor.ingest.quarantine import QuarantineWriter
 from watchfloor.ingest.registry import FormatRegistry, LogFormat, default_registry
@@ -12,6 +12,7 @@ __all__ = [
     "FormatRegistry",
     "IngestSummary",
     "InputFile",
+    "InputProblem",
     "LogFormat",
     "MemoryAcknowledger",
     "QuarantineWriter",

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from watchfloor.errors import IngestError, Location
 
-__all__ = ["HEAD_SIZE", "InputFile", "iter_inputs"]
+__all__ = ["HEAD_SIZE", "InputFile", "InputProblem", "iter_inputs"]
 
 HEAD_SIZE = 64 * 1024
 
@@ -36,6 +36,21 @@ class InputFile:
         return self.opener()
 
 
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    """An input that cannot be opened (missing, damaged archive): reported by name, the rest goes on."""
+
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
+
+
+def _is_tar(head: bytes) -> bool:
+    return len(head) > 262 and head[257:262] == b"ustar"
+
+
 def _is_gzip(head: bytes) -> bool:
     return head[:2] == b"\x1f\x8b"
 
@@ -44,35 +59,52 @@ def _is_zip(head: bytes) -> bool:
     return head[:4] == b"PK\x03\x04"
 
 
-def _from_bytes(name: str, data: bytes) -> Iterator[InputFile]:
+def _from_bytes(name: str, data: bytes) -> Iterator[InputFile | InputProblem]:
     yield from _expand(name, data[:HEAD_SIZE], lambda: io.BytesIO(data), None)
 
 
 def _expand(
     name: str, head: bytes, opener: Callable[[], BinaryIO], fs_path: Path | None
-) -> Iterator[InputFile]:
-    """Unwrap archives (recursively) by their content, not their name."""
-    if _is_zip(head):
-        with opener() as fh, zipfile.ZipFile(fh) as archive:
-            for info in archive.infolist():
-                if info.is_dir() or info.filename.startswith("__MACOSX/"):
-                    continue
-                yield from _from_bytes(f"{name}!{info.filename}", archive.read(info))
+) -> Iterator[InputFile | InputProblem]:
+    """Unwrap archives (recursively) by their content, not their name; damage is reported, not raised."""
+    try:
+        if _is_zip(head):
+            with opener() as fh, zipfile.ZipFile(fh) as archive:
+                members = [
+                    i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+                ]
+                contents = [(f"{name}!{i.filename}", archive.read(i)) for i in members]
+        elif _is_gzip(head):
+            with opener() as fh:
+                data = _gunzip(fh.read(), name)
+            if _is_tar(data[:HEAD_SIZE]):  # a .tar.gz keeps its own name in what is inside it
+                contents = _tar_members(name, io.BytesIO(data))
+            else:
+                contents = [(name.removesuffix(".gz").removesuffix(".gzip"), data)]
+        elif _is_tar(head):
+            with opener() as fh:
+                contents = _tar_members(name, fh)
+        else:
+            yield InputFile(name=name, head=head, opener=opener, fs_path=fs_path)
+            return
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError) as exc:
+        yield InputProblem(name, f"damaged archive: {exc}")
         return
-    if _is_gzip(head):
-        with opener() as fh:
-            data = _gunzip(fh.read(), name)
-        inner = name[:-3] if name.endswith(".gz") else name[:-4] + ".tar" if name.endswith(".tgz") else name
-        yield from _from_bytes(inner, data)
+    except IngestError as exc:
+        yield InputProblem(name, exc.message)
         return
-    if len(head) > 262 and head[257:262] == b"ustar":
-        with opener() as fh, tarfile.open(fileobj=fh) as archive:
-            for member in archive.getmembers():
-                extracted = archive.extractfile(member) if member.isfile() else None
-                if extracted is not None:
-                    yield from _from_bytes(f"{name}!{member.name}", extracted.read())
-        return
-    yield InputFile(name=name, head=head, opener=opener, fs_path=fs_path)
+    for inner_name, data in contents:
+        yield from _from_bytes(inner_name, data)
+
+
+def _tar_members(name: str, fh: BinaryIO) -> list[tuple[str, bytes]]:
+    contents = []
+    with tarfile.open(fileobj=fh) as archive:
+        for member in archive.getmembers():
+            extracted = archive.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                contents.append((f"{name}!{member.name}", extracted.read()))
+    return contents
 
 
 def _gunzip(data: bytes, name: str) -> bytes:
@@ -95,18 +127,20 @@ def _open_path(path: Path) -> Callable[[], BinaryIO]:
     return lambda: path.open("rb")
 
 
-def iter_inputs(paths: list[Path]) -> Iterator[InputFile]:
+def iter_inputs(paths: list[Path]) -> Iterator[InputFile | InputProblem]:
     """Every input under the given files and folders, archives unpacked, in a stable order."""
     for root in paths:
         if not root.exists():
-            raise IngestError("no such file or folder", Location(str(root)))
+            yield InputProblem(str(root), "no such file or folder")
+            continue
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in files:
             if path.name.startswith("."):
                 continue
-            with path.open("rb") as fh:
-                head = fh.read(HEAD_SIZE)
             try:
-                yield from _expand(str(path), head, _open_path(path), path)
-            except (zipfile.BadZipFile, tarfile.TarError) as exc:
-                raise IngestError(f"damaged archive: {exc}", Location(str(path))) from exc
+                with path.open("rb") as fh:
+                    head = fh.read(HEAD_SIZE)
+            except OSError as exc:
+                yield InputProblem(str(path), f"cannot read: {exc.strerror or exc}")
+                continue
+            yield from _expand(str(path), head, _open_path(path), path)

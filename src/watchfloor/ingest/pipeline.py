@@ -13,7 +13,7 @@ from pathlib import Path
 
 from watchfloor.errors import IngestError, WatchfloorError
 from watchfloor.events import EventBatch, EventSink
-from watchfloor.ingest.inputs import iter_inputs
+from watchfloor.ingest.inputs import InputProblem, iter_inputs
 from watchfloor.ingest.quarantine import QuarantineWriter
 from watchfloor.ingest.registry import FormatRegistry, default_registry
 from watchfloor.schema import add_core
@@ -88,6 +88,9 @@ def ingest_paths(
         for source in iter_inputs(list(paths)):
             result = FileResult(source.name)
             summary.files.append(result)
+            if isinstance(source, InputProblem):
+                result.error = str(source)
+                continue
             try:
                 fmt = forced or formats.detect(source)
             except IngestError as exc:
