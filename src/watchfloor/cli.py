@@ -7,6 +7,7 @@ standard error and a non-zero exit code.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -17,6 +18,7 @@ from typing import Any
 import click
 import pyarrow as pa
 
+from watchfloor.api import serve as run_server
 from watchfloor.config import Settings, load_settings
 from watchfloor.demo import run_demo
 from watchfloor.errors import WatchfloorError
@@ -157,6 +159,20 @@ def formats(as_json: bool) -> None:
 def demo(ctx: click.Context, reset: bool) -> None:
     """Fresh installation with built-in attack telemetry, then hunts over it."""
     run_demo(_settings(ctx), click.echo, reset=reset)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; 0.0.0.0 widens).")
+@click.option("--api-port", type=click.IntRange(0, 65535), default=None, help="API and console (8000).")
+@click.option("--syslog-port", type=click.IntRange(0, 65535), default=None, help="Syslog UDP+TCP (5514).")
+@click.option("--syslog-tls-port", type=click.IntRange(0, 65535), default=None, help="Syslog TLS (6514).")
+@click.option("--hec-port", type=click.IntRange(0, 65535), default=None, help="Splunk HEC (8088).")
+@click.option("--otlp-port", type=click.IntRange(0, 65535), default=None, help="OTLP/HTTP (4318).")
+@click.pass_context
+def serve(ctx: click.Context, /, **ports: Any) -> None:
+    """Run the API and the live listeners (syslog, HEC, _bulk, OTLP) until SIGTERM or Ctrl+C."""
+    chosen = {k: v for k, v in ports.items() if v is not None}
+    run_server(dataclasses.replace(_settings(ctx), **chosen), click.echo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -86,8 +86,10 @@ def flatten(doc: Mapping[str, Any], prefix: str = "", out: dict[str, Any] | None
     """Flatten nested objects with dotted keys (`userIdentity.arn`), the way Sigma rules name fields."""
     result: dict[str, Any] = {} if out is None else out
     for key, value in doc.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
+        name = key if not prefix and type(key) is str else f"{prefix}{key}"
+        kind = type(value)
+        # Plain dicts and scalars are told apart without the (slow) abstract Mapping check.
+        if (kind is dict or (kind is not str and value is not None and isinstance(value, Mapping))) and value:
             flatten(value, f"{name}.", result)
         else:
             result[name] = value
@@ -113,18 +115,21 @@ class BatchBuilder:
         n = len(self._raw)
         columns = self._columns
         for key, value in record.items():
+            if value is not None and type(value) is not str:
+                value = to_text(value)
             column = columns.get(key)
             if column is None:
                 column = columns[key] = [None] * n
-            elif len(column) > n:  # duplicate key in one record: the last value wins
+                column.append(value)
+                continue
+            size = len(column)
+            if size < n:  # columns absent from the last rows are padded when next used, or in build
+                column.extend([None] * (n - size))
+            elif size > n:  # duplicate key in one record: the last value wins
                 column.pop()
-            column.append(value if value is None or type(value) is str else to_text(value))
+            column.append(value)
         self._raw.append(raw)
         self._positions.append(position)
-        n += 1
-        for column in columns.values():
-            if len(column) < n:
-                column.append(None)
 
     def extend(self, records: Iterable[tuple[Mapping[str, Any], str, int]]) -> None:
         """Add many `(record, raw, position)` triples."""
@@ -133,6 +138,10 @@ class BatchBuilder:
 
     def build(self) -> EventBatch:
         """Freeze the collected rows into a batch and start empty again."""
+        n = len(self._raw)
+        for column in self._columns.values():
+            if len(column) < n:
+                column.extend([None] * (n - len(column)))
         table = pa.table({k: pa.array(v, type=pa.string()) for k, v in self._columns.items()})
         if not self._columns:
             table = pa.table({"__empty__": pa.nulls(len(self._raw), pa.string())}).drop(["__empty__"])

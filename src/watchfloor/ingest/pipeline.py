@@ -6,17 +6,22 @@ the other inputs still go in.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
 
 from watchfloor.errors import IngestError, WatchfloorError
-from watchfloor.events import EventBatch, EventSink
-from watchfloor.ingest.inputs import InputProblem, iter_inputs
+from watchfloor.events import EventBatch, EventSink, Quarantined
+from watchfloor.ingest.inputs import InputFile, InputProblem, iter_inputs
 from watchfloor.ingest.quarantine import QuarantineWriter
-from watchfloor.ingest.registry import FormatRegistry, default_registry
-from watchfloor.schema import add_core
+from watchfloor.ingest.registry import FormatRegistry, LogFormat, default_registry
+from watchfloor.schema import MappingRegistry, add_core
 
 __all__ = ["FileResult", "IngestSummary", "ingest_paths"]
 
@@ -84,6 +89,7 @@ def ingest_paths(
     forced = None if format_name == "auto" else formats.get(format_name)
     summary = IngestSummary()
     quarantine = QuarantineWriter(quarantine_dir)
+    held = _SmallTables(sink, summary, batch_size)
     try:
         for source in iter_inputs(list(paths)):
             result = FileResult(source.name)
@@ -98,19 +104,152 @@ def ingest_paths(
                 continue
             result.format = fmt.name
             try:
-                for item in fmt.read(source, batch_size):
-                    if isinstance(item, EventBatch):
-                        stored = sink.append(add_core(item, mappings))
-                        result.events += stored
-                        summary.by_format[fmt.name] += stored
-                        summary.by_source[item.source] += stored
-                    else:
-                        quarantine.write(item)
-                        result.quarantined += 1
+                with _ReadAhead(_prepared(fmt, source, batch_size, mappings)) as items:
+                    for item, table in items:
+                        if isinstance(item, Quarantined):
+                            quarantine.write(item)
+                            result.quarantined += 1
+                        elif table is not None:
+                            held.add(_Held(result, fmt.name, item.source, table))
             except WatchfloorError as exc:
                 result.error = str(exc)
             except (OSError, ValueError, UnicodeError) as exc:
                 result.error = f"{source.name}: cannot read as {fmt.name}: {exc}"
     finally:
+        held.flush()
         quarantine.close()
     return summary
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A stored-form table waiting to be written, with the input it came from."""
+
+    result: FileResult
+    format: str
+    source: str
+    table: pa.Table
+
+
+class _SmallTables:
+    """Holds tables until together they fill a batch, then writes them as one.
+
+    Many small inputs (a folder of .evtx files) then make one Parquet file rather than one each, which
+    is faster to write and to query; a full batch is written at once.
+    """
+
+    def __init__(self, sink: EventSink, summary: IngestSummary, batch_size: int) -> None:
+        self._sink = sink
+        self._summary = summary
+        self._batch_size = batch_size
+        self._held: list[_Held] = []
+        self._rows = 0
+
+    def add(self, held: _Held) -> None:
+        """Hold one table; write what is held once it makes a batch."""
+        self._held.append(held)
+        self._rows += held.table.num_rows
+        if self._rows >= self._batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything held (one table where their columns agree) and count it per input."""
+        held, self._held, self._rows = self._held, [], 0
+        if len(held) > 1:
+            try:
+                table = pa.concat_tables([h.table for h in held], promote_options="default")
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column typed differently: one by one
+                for one in held:
+                    self._write([one], one.table)
+                return
+            self._write(held, table)
+        elif held:
+            self._write(held, held[0].table)
+
+    def _write(self, held: list[_Held], table: pa.Table) -> None:
+        try:
+            left = self._sink.append(table)
+        except WatchfloorError as exc:
+            for h in held:
+                h.result.error = str(exc)
+            return
+        except (OSError, ValueError, UnicodeError) as exc:
+            for h in held:
+                h.result.error = f"{h.result.path}: cannot read as {h.format}: {exc}"
+            return
+        for h in held:
+            stored = min(h.table.num_rows, left)
+            left -= stored
+            h.result.events += stored
+            self._summary.by_format[h.format] += stored
+            self._summary.by_source[h.source] += stored
+
+
+Prepared = tuple[EventBatch | Quarantined, pa.Table | None]
+
+
+def _prepared(
+    fmt: LogFormat, source: InputFile, batch_size: int, mappings: MappingRegistry
+) -> Generator[Prepared, None, None]:
+    """Each item the format reads, with the stored form (OCSF core added) of each batch."""
+    for item in fmt.read(source, batch_size):
+        yield item, add_core(item, mappings) if isinstance(item, EventBatch) else None
+
+
+class _ReadAhead:
+    """Runs a reader in a worker thread, up to `depth` items ahead of the caller.
+
+    Parsing and adding the OCSF core (Arrow work that releases the GIL) then overlap with the sink's
+    Parquet writes on another core. Items arrive in order; an exception the reader raises is raised
+    to the caller where the item would have been; leaving early stops and closes the reader.
+    """
+
+    def __init__(self, items: Generator[Prepared, None, None], depth: int = 2) -> None:
+        self._items = items
+        self._queue: queue.Queue[tuple[Prepared | None, BaseException | None]] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="watchfloor-read-ahead", daemon=True)
+
+    def __enter__(self) -> Iterator[Prepared]:
+        self._thread.start()
+        return self._drain()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        self._thread.join()
+
+    def _drain(self) -> Iterator[Prepared]:
+        while True:
+            item, error = self._queue.get()
+            if error is not None:
+                raise error
+            if item is None:
+                return
+            yield item
+
+    def _put(self, entry: tuple[Prepared | None, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+            self._put((None, None))
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            self._put((None, exc))
+        finally:
+            self._items.close()

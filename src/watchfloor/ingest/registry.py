@@ -93,6 +93,8 @@ class FormatRegistry:
             score = fmt.sniff(source.head, source.name)
             if score > best[0]:
                 best = (score, fmt.name)
+                if score >= 100:  # certain: no later format can outbid it, so skip their sniffing
+                    break
         if best[0] <= 0:
             raise UnknownFormatError("not a supported log format", Location(source.name))
         return self._formats[best[1]]

@@ -53,6 +53,12 @@ class SourceMapping:
     file_path: tuple[str, ...] = ()
     activity: tuple[str, ...] = ()
     status: tuple[str, ...] = ()
+    #: Producer outcome words (lower-cased) to `Success`/`Failure`; other values are kept as written,
+    #: or become `status_other` when set (any CloudTrail `errorCode` means Failure).
+    status_values: Mapping[str, str] = field(default_factory=dict)
+    status_other: str | None = None
+    #: Status when no candidate field is present (no CloudTrail `errorCode` means Success).
+    status_missing: str | None = None
     severity: tuple[str, ...] = ()
     #: Producer severity words or numbers (lower-cased) to OCSF severity ids.
     severity_ids: Mapping[str, int] = field(default_factory=dict)
@@ -94,7 +100,17 @@ class MappingRegistry:
 GENERIC_MAPPING = SourceMapping(
     source="generic",
     product="generic",
-    time=("@timestamp", "timestamp", "time", "ts", "eventTime", "published", "TimeCreated", "date"),
+    time=(
+        "@timestamp",
+        "timestamp",
+        "time",
+        "ts",
+        "eventTime",
+        "published",
+        "TimeCreated",
+        "TimeGenerated",
+        "date",
+    ),
     user=("user", "user.name", "username", "userName", "actor.alternateId", "UserName"),
     src_ip=("src_ip", "source.ip", "src", "srcip", "client_ip", "sourceIPAddress", "ipAddress"),
     src_port=("src_port", "source.port", "spt", "srcport"),

@@ -28,7 +28,8 @@ def _clean(column: pa.Array) -> pa.Array:
 
 def _pick(table: pa.Table, candidates: Sequence[str]) -> pa.Array:
     """The first present, non-empty candidate column per row."""
-    present = [_clean(table.column(c).combine_chunks()) for c in candidates if c in table.column_names]
+    names = set(table.schema.names)
+    present = [_clean(table.column(c).combine_chunks()) for c in candidates if c in names]
     if not present:
         return pa.nulls(table.num_rows, pa.string())
     if len(present) == 1:
@@ -80,7 +81,7 @@ def _class_columns(table: pa.Table, mapping: SourceMapping) -> dict[str, pa.Arra
         index = pc.index_in(keys, value_set=pa.array([k for k, _ in declared], pa.string()))
         index = pc.fill_null(index, len(declared))
     else:
-        index = pa.array([len(declared)] * n, pa.int32())
+        index = pa.repeat(pa.scalar(len(declared), pa.int32()), n)
 
     def column(values: list[object], dtype: pa.DataType) -> pa.Array:
         return pc.take(pa.array(values, dtype), index)
@@ -110,13 +111,44 @@ _CATEGORY_NAMES = {
 
 def _product(table: pa.Table, mapping: SourceMapping) -> pa.Array:
     n = table.num_rows
-    default = pa.array([mapping.product] * n, pa.string())
+    default = pa.repeat(pa.scalar(mapping.product, pa.string()), n)
     if not mapping.products:
         return default
     names = list(mapping.products)
     index = pc.index_in(pc.utf8_lower(_pick(table, mapping.product_key)), value_set=pa.array(names))
     found = pc.take(pa.array([mapping.products[k] for k in names], pa.string()), index)
     return pc.coalesce(found, default)
+
+
+def _status(table: pa.Table, mapping: SourceMapping) -> pa.Array:
+    """The outcome: producer words mapped through `status_values`, with the declared fallbacks."""
+    status = _pick(table, mapping.status)
+    if mapping.status_values:
+        names = list(mapping.status_values)
+        index = pc.index_in(pc.utf8_lower(status), value_set=pa.array(names, pa.string()))
+        mapped = pc.take(pa.array([mapping.status_values[k] for k in names], pa.string()), index)
+        status = pc.coalesce(mapped, status if mapping.status_other is None else _other(status, mapping))
+    elif mapping.status_other is not None:
+        status = _other(status, mapping)
+    if mapping.status_missing is not None:
+        status = pc.fill_null(status, pa.scalar(mapping.status_missing, pa.string()))
+    return status
+
+
+def _other(status: pa.Array, mapping: SourceMapping) -> pa.Array:
+    return pc.if_else(pc.is_valid(status), pa.scalar(mapping.status_other, pa.string()), status)
+
+
+_SUFFIXES: list[pa.Array] = [pa.array([], pa.string())]
+
+
+def _uids(prefix: str, n: int) -> pa.Array:
+    """`prefix` + the row index as 7 hex digits; the digits are formatted once and reused."""
+    suffixes = _SUFFIXES[0]  # read once: another thread may replace it meanwhile, never shrinking ours
+    if len(suffixes) < n:
+        suffixes = pa.array([f"{i:07x}" for i in range(max(n, 2 * len(suffixes)))], pa.string())
+        _SUFFIXES[0] = suffixes
+    return pc.binary_join_element_wise(pa.scalar(prefix), suffixes.slice(0, n), "")
 
 
 def add_core(
@@ -130,7 +162,7 @@ def add_core(
     n = table.num_rows
     mapping = registry.get(batch.source)
     now = logged_time or dt.datetime.now(dt.UTC)
-    logged = pa.array([now] * n, pa.timestamp("us", tz="UTC"))
+    logged = pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n)
 
     times = parse_times(_pick(table, mapping.time))
     times = pc.coalesce(times, logged)
@@ -149,7 +181,7 @@ def add_core(
         "activity_name": activity,
         "severity_id": severity_id,
         "severity": severity,
-        "status": _pick(table, mapping.status),
+        "status": _status(table, mapping),
         "actor_user_name": _pick(table, mapping.user),
         "src_endpoint_ip": _pick(table, mapping.src_ip),
         "src_endpoint_port": _to_int(_pick(table, mapping.src_port), pa.int32()),
@@ -166,11 +198,11 @@ def add_core(
         "process_parent_process_pid": _to_int(_pick(table, mapping.parent_pid), pa.int64()),
         "file_path": _pick(table, mapping.file_path),
         "metadata_product_name": _product(table, mapping),
-        "metadata_log_name": pa.array([batch.source] * n, pa.string()),
-        "metadata_log_format": pa.array([batch.format] * n, pa.string()),
-        "metadata_uid": pa.array([f"{prefix}{i:07x}" for i in range(n)], pa.string()),
+        "metadata_log_name": pa.repeat(pa.scalar(batch.source, pa.string()), n),
+        "metadata_log_format": pa.repeat(pa.scalar(batch.format, pa.string()), n),
+        "metadata_uid": _uids(prefix, n),
         "metadata_logged_time": logged,
-        "metadata_origin": pa.array([origin or batch.path] * n, pa.string()),
+        "metadata_origin": pa.repeat(pa.scalar(origin or batch.path, pa.string()), n),
         "metadata_origin_position": batch.positions,
         "raw_data": batch.raw,
     }

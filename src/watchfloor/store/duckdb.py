@@ -53,15 +53,28 @@ class DuckDBEventStore:
             return 0
         core = table.column(CORE_COLUMN).combine_chunks()
         sources = pc.struct_field(core, "metadata_log_name")
-        days = pc.strftime(pc.struct_field(core, "time"), format="%Y-%m-%d")
-        written = 0
-        for source in pc.unique(sources).to_pylist():
+        dates = pc.cast(pc.struct_field(core, "time"), pa.date32())
+        names = pc.unique(sources).to_pylist()
+        for source in names:
             if source is None or not _SOURCE_NAME.match(source):
                 raise StoreError(f"invalid source name {source!r} (lower-case letters, digits, _)")
-            of_source = pc.equal(sources, source)
-            for day in pc.unique(pc.filter(days, of_source)).to_pylist():
-                part = table.filter(pc.and_(of_source, pc.equal(days, day)))
-                written += self._write_file(source, day, _drop_all_null(part))
+        if len(names) == 1 and len(unique_dates := pc.unique(dates)) == 1:  # the usual case: no split
+            return self._write_file(names[0], _day(unique_dates), _drop_all_null(table))
+        # Several partitions: stable-sort rows by (source, day) once, then write contiguous slices,
+        # so that each file keeps its rows in their original order.
+        keys = pa.table({"source": sources, "date": dates})
+        order = pc.sort_indices(keys, sort_keys=[("source", "ascending"), ("date", "ascending")])
+        ordered = table.take(order)
+        groups = (
+            keys.take(order).group_by(["source", "date"], use_threads=False).aggregate([("source", "count")])
+        )
+        written, start = 0, 0
+        for source, date, count in zip(
+            groups["source"].to_pylist(), groups["date"], groups["source_count"].to_pylist(), strict=True
+        ):
+            part = ordered.slice(start, count)
+            start += count
+            written += self._write_file(source, _day(pa.array([date])), _drop_all_null(part))
         return written
 
     def _write_file(self, source: str, day: str, table: pa.Table) -> int:
@@ -71,7 +84,13 @@ class DuckDBEventStore:
         final = folder / f"part-{stamp}-{secrets.token_hex(4)}.parquet"
         temporary = folder / f".{final.name}.tmp"
         try:
-            pq.write_table(table, temporary, compression="zstd", row_group_size=128 * 1024)
+            pq.write_table(
+                table,
+                temporary,
+                compression="zstd",
+                row_group_size=128 * 1024,
+                use_dictionary=_dictionary_columns(table),
+            )
             os.replace(temporary, final)
         except OSError as exc:
             temporary.unlink(missing_ok=True)
@@ -151,9 +170,29 @@ class DuckDBEventStore:
         return removed
 
 
+#: Core columns unique per event: dictionary encoding them only costs time before Parquet gives up.
+_UNIQUE_CORE = ("raw_data", "metadata_uid")
+
+
+def _day(dates: pa.Array) -> str:
+    return str(pc.strftime(dates, format="%Y-%m-%d")[0].as_py())
+
+
+def _dictionary_columns(table: pa.Table) -> list[str]:
+    """Every column but the core's per-event unique ones (by Parquet column path)."""
+    columns = [name for name in table.column_names if name != CORE_COLUMN]
+    core = table.schema.field(CORE_COLUMN).type
+    return columns + [f"{CORE_COLUMN}.{f.name}" for f in core if f.name not in _UNIQUE_CORE]
+
+
 def _drop_all_null(table: pa.Table) -> pa.Table:
     """Producer columns that are empty in this slice are left out of its file (union_by_name fills them)."""
-    keep = [n for n in table.column_names if n == CORE_COLUMN or table.column(n).null_count < table.num_rows]
+    rows = table.num_rows
+    keep = [
+        n
+        for n, c in zip(table.column_names, table.columns, strict=True)
+        if n == CORE_COLUMN or c.null_count < rows
+    ]
     return table.select(keep) if len(keep) < table.num_columns else table
 
 

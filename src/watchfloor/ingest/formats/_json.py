@@ -8,14 +8,28 @@ per line, a top-level array, or an envelope such as CloudTrail's `Records` or Gr
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator, Mapping
+import os
+from collections import deque
+from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
 
-from watchfloor.events import BatchBuilder, EventBatch, Quarantined, flatten
-from watchfloor.ingest.formats._lines import decode_head, iter_lines, read_text
+from watchfloor.events import BatchBuilder, EventBatch, Quarantined, flatten, to_text
+from watchfloor.ingest.formats._lines import (
+    decode_head,
+    iter_block_lines,
+    iter_blocks,
+    iter_lines,
+    read_text,
+)
 from watchfloor.ingest.inputs import InputFile
 from watchfloor.schema import SourceMapping
 
@@ -118,6 +132,182 @@ def _concatenated(text: str) -> tuple[list[Any], tuple[int, str] | None]:
         documents.append(doc)
 
 
+#: Bytes of JSON lines parsed at once by Arrow; a failing block is halved down to `_MIN_SPLIT`.
+BLOCK_SIZE = 8 << 20
+_MIN_SPLIT = 64 << 10
+#: Doubles at or above this may be integers Arrow rounded; their block takes the row path.
+_MAX_EXACT = 2.0**53
+_READ_OPTIONS = pj.ReadOptions(use_threads=False, block_size=1 << 20)
+#: Blocks parsed at once (Arrow releases the GIL): one per core, at most four.
+PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True, slots=True)
+class _Scanned:
+    """One block as a worker thread read it, without touching the parser's state."""
+
+    raw: pa.Array
+    offsets: pa.Array  # 0-based line index of each record within the block
+    newlines: int
+    table: pa.Table
+    declared: tuple[str, ...]  # fields read as text, the ones declared up front first
+    inferred: tuple[str, ...]  # fields in the order Arrow met them
+
+
+def _all_braced(lines: pa.Array) -> bool:
+    return bool(pc.all(pc.starts_with(lines, "{")).as_py() and pc.all(pc.ends_with(lines, "}")).as_py())
+
+
+def _scan(block: bytes, declared: tuple[str, ...]) -> _Scanned | None:
+    """Split a block into its record lines and parse it with Arrow; None where the row path must go.
+
+    Pure (safe in a worker thread): what it learns about text fields is returned, not stored.
+    """
+    crlf = b"\r" in block
+    if crlf and block.count(b"\r") != block.count(b"\r\n"):
+        return None
+    try:
+        text = pc.cast(pa.array([block], pa.binary()), pa.string())
+    except pa.ArrowInvalid:  # invalid UTF-8: the row path replaces it, as it always did
+        return None
+    lines = pc.list_flatten(pc.split_pattern(text, pattern="\n"))
+    newlines = len(lines) - 1
+    if crlf:
+        lines = pc.utf8_rtrim(lines, characters="\r")
+    raw = lines.slice(0, newlines) if block.endswith(b"\n") else lines
+    if _all_braced(raw):
+        offsets = pa.array(range(len(raw)), pa.int64())  # no blank line: every line is a record
+    else:  # blank lines, or whitespace around records: keep exactly what `iter_lines` keeps
+        trimmed = pc.utf8_trim(lines, characters=" \t\r")
+        keep = pc.greater(pc.binary_length(trimmed), 0)
+        if not _all_braced(pc.filter(trimmed, keep)):
+            return None
+        raw = pc.filter(lines, keep)
+        offsets = pc.cast(pc.indices_nonzero(keep), pa.int64())
+    if len(raw) == 0:
+        return None
+    strings = dict.fromkeys(declared)
+    inferred: dict[str, None] = {}
+    for _ in range(3):
+        schema = pa.schema([(name, pa.string()) for name in strings])
+        options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+        try:
+            table = pj.read_json(io.BytesIO(block), read_options=_READ_OPTIONS, parse_options=options)
+        except (pa.ArrowInvalid, UnicodeError):
+            return None
+        inferred.update((name, None) for name in table.column_names if name not in strings)
+        temporal = [f.name for f in table.schema if pa.types.is_temporal(f.type)]
+        strings.update((f.name, None) for f in table.schema if pa.types.is_string(f.type))
+        strings.update(dict.fromkeys(temporal))
+        if not temporal:
+            if table.num_rows != len(raw):
+                return None
+            return _Scanned(raw, offsets, newlines, table, tuple(strings), tuple(inferred))
+    return None
+
+
+class _BlockParser:
+    """Turns scanned blocks into text columns, or answers None for the row path.
+
+    The row path (`orjson`, `flatten`, `to_text`) is the reference, so only what is certain to come out
+    the same is taken: every non-blank line holds exactly one object (it starts with `{`, ends with `}`
+    and Arrow counts one row per such line), and every value is a string, an integer, a boolean, a
+    null, or a finite double below 2**53 (so no integer was rounded). Nested objects, lists, duplicate
+    keys, damage, lone carriage returns and invalid UTF-8 all send the block to the row path, which
+    quarantines exactly as before. Fields once seen as text are declared as text from then on, because
+    Arrow would otherwise turn date-like strings into timestamps. Blocks are scanned in worker threads;
+    what they learn is merged here in block order, so the result never depends on thread timing.
+    """
+
+    def __init__(self) -> None:
+        self._strings: dict[str, None] = {}
+        self._order: dict[str, None] = {}
+
+    def declared(self) -> tuple[str, ...]:
+        """Fields known to be text so far."""
+        return tuple(self._strings)
+
+    def finish(self, first: int, scanned: _Scanned) -> tuple[pa.Table, pa.Array, pa.Array] | None:
+        """(text fields, raw lines, line numbers) of a scanned block starting at line `first`."""
+        self._strings.update(dict.fromkeys(scanned.declared))
+        self._order.update(dict.fromkeys(scanned.inferred))
+        fields = self._texts(scanned.table)
+        if fields is None:
+            return None
+        return fields, scanned.raw, pc.add(scanned.offsets, first)
+
+    def _texts(self, table: pa.Table) -> pa.Table | None:
+        """Every column as text, rendered as `to_text` renders it, in first-appearance order."""
+        columns: dict[str, pa.ChunkedArray | pa.Array] = {}
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            kind = column.type
+            if pa.types.is_string(kind):
+                if column.null_count == len(column) and name in self._strings:
+                    continue  # declared but absent from this block
+                columns[name] = column
+            elif pa.types.is_null(kind):
+                columns[name] = pa.nulls(len(column), pa.string())
+            elif pa.types.is_boolean(kind) or pa.types.is_int64(kind):
+                columns[name] = pc.cast(column, pa.string())
+            elif pa.types.is_float64(kind):
+                exact = pc.and_(pc.is_finite(column), pc.less(pc.abs(column), _MAX_EXACT))
+                if not pc.all(exact).as_py():
+                    return None
+                columns[name] = pa.array([to_text(v) for v in column.to_pylist()], pa.string())
+            else:
+                return None
+        order = [name for name in self._order if name in columns]
+        order += [name for name in columns if name not in self._order]
+        return pa.table({name: columns[name] for name in order})
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Rows of one input waiting to fill batches of exactly `batch_size`, per target source."""
+
+    format: str
+    path: str
+    batch_size: int
+    _parts: dict[str, list[tuple[pa.Table, pa.Array, pa.Array]]] = field(default_factory=dict)
+    _rows: dict[str, int] = field(default_factory=dict)
+
+    def add(self, target: str, fields: pa.Table, raw: pa.Array, positions: pa.Array) -> Iterator[EventBatch]:
+        """Queue rows; yield every batch that is now full."""
+        self._parts.setdefault(target, []).append((fields, raw, positions))
+        self._rows[target] = self._rows.get(target, 0) + fields.num_rows
+        while self._rows[target] >= self.batch_size:
+            yield self._take(target, self.batch_size)
+
+    def add_batch(self, batch: EventBatch) -> Iterator[EventBatch]:
+        """Queue a batch the row path built."""
+        yield from self.add(batch.source, batch.fields, batch.raw, batch.positions)
+
+    def flush(self) -> Iterator[EventBatch]:
+        """The remaining rows of every target."""
+        for target, rows in self._rows.items():
+            if rows:
+                yield self._take(target, rows)
+
+    def _take(self, target: str, count: int) -> EventBatch:
+        parts = self._parts[target]
+        fields = pa.concat_tables([p[0] for p in parts], promote_options="default")
+        raw = pa.concat_arrays([p[1] for p in parts])
+        positions = pa.concat_arrays([p[2] for p in parts])
+        rest = fields.num_rows - count
+        self._parts[target] = (
+            [(fields.slice(count), raw.slice(count), positions.slice(count))] if rest else []
+        )
+        self._rows[target] = rest
+        return EventBatch(
+            source=target,
+            format=self.format,
+            path=self.path,
+            fields=fields.slice(0, count),
+            raw=raw.slice(0, count),
+            positions=positions.slice(0, count),
+        )
+
+
 class JsonFamilyFormat:
     """Base of JSON formats. Subclasses set `name`, `description`, `source` and override `matches`."""
 
@@ -184,10 +374,84 @@ class JsonFamilyFormat:
         if len(builder) >= batch_size:
             yield builder.build()
 
+    def convert_table(self, table: pa.Table) -> tuple[str, pa.Table] | None:
+        """Columnar twin of `convert` for a block of flat records whose columns are all text.
+
+        None means "no columnar form": the block is read row by row through `convert`. The default
+        answers only for formats that keep `convert` as inherited, so a subclass that overrides
+        `convert` alone keeps exactly its row-by-row results.
+        """
+        if type(self).convert is JsonFamilyFormat.convert:
+            return self.source, table
+        return None
+
+    def _columnar(self) -> bool:
+        cls = type(self)
+        return (
+            cls.convert is JsonFamilyFormat.convert or cls.convert_table is not JsonFamilyFormat.convert_table
+        )
+
     def _read_lines(self, source: InputFile, batch_size: int) -> Iterator[EventBatch | Quarantined]:
+        if not self._columnar() or source.head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            yield from self._read_rows(source, iter_lines(source), batch_size)
+            return
+        parser = _BlockParser()
+        pending = _Pending(self.name, source.name, batch_size)
+        first = 1
+        ahead: deque[tuple[bytes, Future[_Scanned | None]]] = deque()
+        with ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="watchfloor-json") as pool:
+            for block in iter_blocks(source, BLOCK_SIZE):
+                ahead.append((block, pool.submit(_scan, block, parser.declared())))
+                if len(ahead) > PARSE_THREADS:
+                    done, job = ahead.popleft()
+                    first += yield from self._read_block(parser, pending, source, first, done, job.result())
+            while ahead:
+                done, job = ahead.popleft()
+                first += yield from self._read_block(parser, pending, source, first, done, job.result())
+        yield from pending.flush()
+
+    def _read_block(
+        self,
+        parser: _BlockParser,
+        pending: _Pending,
+        source: InputFile,
+        first: int,
+        block: bytes,
+        scanned: _Scanned | None,
+    ) -> Generator[EventBatch | Quarantined, None, int]:
+        """Columnar when the block allows it; else halves, down to line by line for the damaged part.
+
+        Returns the number of newlines in the block, so the caller knows the next line's number.
+        """
+        parsed = None if scanned is None else parser.finish(first, scanned)
+        converted = None if parsed is None else self.convert_table(parsed[0])
+        if parsed is not None and converted is not None and scanned is not None:
+            yield from pending.add(converted[0], converted[1], parsed[1], parsed[2])
+            return scanned.newlines
+        middle = block.find(b"\n", len(block) // 2) + 1
+        if len(block) > _MIN_SPLIT and 0 < middle < len(block):
+            head, tail = block[:middle], block[middle:]
+            done = yield from self._read_block(
+                parser, pending, source, first, head, _scan(head, parser.declared())
+            )
+            rest = yield from self._read_block(
+                parser, pending, source, first + done, tail, _scan(tail, parser.declared())
+            )
+            return done + rest
+        for item in self._read_rows(source, iter_block_lines(first, block), pending.batch_size):
+            if isinstance(item, EventBatch):
+                yield from pending.add_batch(item)
+            else:
+                yield item
+        return block.count(b"\n")
+
+    def _read_rows(
+        self, source: InputFile, lines: Iterator[tuple[int, str]], batch_size: int
+    ) -> Iterator[EventBatch | Quarantined]:
+        """The row path: every line through `orjson` and `convert`; the reference for the fast path."""
         builders: dict[str, BatchBuilder] = {}
         loads = orjson.loads
-        for number, line in iter_lines(source):
+        for number, line in lines:
             try:
                 record = loads(line)
             except orjson.JSONDecodeError as exc:

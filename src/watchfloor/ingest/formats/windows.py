@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 from evtx import PyEvtxParser
 
 from watchfloor.events import BatchBuilder, EventBatch, Quarantined, flatten
@@ -64,9 +66,8 @@ def flatten_evtx_event(doc: Mapping[str, Any]) -> dict[str, Any]:
             if key in ("TimeCreated",):
                 out["TimeCreated"] = attributes.get("SystemTime")
                 continue
-            if key in ("Execution", "Security"):
-                out.update(attributes)
-                continue
+            # Attributes are prefixed (`Provider_Name`, `Execution_ProcessID`): DuckDB names are
+            # case-insensitive, and EventData has its own `ProcessId`.
             for attr, attr_value in attributes.items():
                 out[f"{key}_{attr}"] = attr_value
         else:
@@ -178,7 +179,7 @@ class WinlogbeatFormat(JsonFamilyFormat):
                 out[key.capitalize()] = winlog[key]
         process = winlog.get("process") or {}
         if "pid" in process:
-            out["ProcessID"] = process["pid"]
+            out["Execution_ProcessID"] = process["pid"]
         _add_data_items(out, winlog.get("event_data") or {})
         _add_data_items(out, winlog.get("user_data") or {})
         return SOURCE, out
@@ -221,3 +222,48 @@ class WindowsJsonFormat(JsonFamilyFormat):
             if provider is not None:
                 out["Provider_Name"] = provider
         return SOURCE, out
+
+    def convert_table(self, table: pa.Table) -> tuple[str, pa.Table] | None:
+        """`convert` for a whole block of flat text columns (the fast line reader uses it).
+
+        A null hides whether a record had the key at all, which `convert` asks; where that decides a
+        value the block answers None and goes row by row instead.
+        """
+        out: pa.Table | None = table
+        for target, origins in (("EventID", ("event_id",)), ("Channel", self._CHANNEL_KEYS[2:])):
+            out = _alias(out, target, origins) if out is not None else None
+        out = _alias(out, "Computer", ("Hostname",)) if out is not None else None
+        if out is None:
+            return None
+        names = out.column_names
+        if "SourceName" in names and pc.any(pc.is_in(out["SourceName"], _FALSY_TEXTS)).as_py():
+            return None  # "0" or "false" may have been a falsy number or boolean
+        absent = pa.nulls(out.num_rows, pa.string())
+        source = out["SourceName"] if "SourceName" in names else absent
+        given = pc.fill_null(pc.not_equal(source, ""), False)
+        provider = pc.if_else(given, source, out["ProviderName"] if "ProviderName" in names else absent)
+        if "Provider_Name" in names:
+            if pc.any(pc.and_(pc.is_null(out["Provider_Name"]), pc.is_valid(provider))).as_py():
+                return None
+        elif provider.null_count < len(provider):
+            out = out.append_column("Provider_Name", provider)
+        return SOURCE, out
+
+
+_FALSY_TEXTS = pa.array(["0", "false"], pa.string())
+
+
+def _alias(table: pa.Table, target: str, origins: tuple[str, ...]) -> pa.Table | None:
+    """`target` from the first origin key present, as `convert` does per record; None if ambiguous."""
+    names = table.column_names
+    present = [table[name] for name in origins if name in names]
+    if target in names:
+        if present and pc.any(pc.and_(pc.is_null(table[target]), pc.is_valid(pc.coalesce(*present)))).as_py():
+            return None
+        return table
+    if not present:
+        return table
+    for i, earlier in enumerate(present[:-1]):
+        if pc.any(pc.and_(pc.is_null(earlier), pc.is_valid(pc.coalesce(*present[i + 1 :])))).as_py():
+            return None
+    return table.append_column(target, pc.coalesce(*present) if len(present) > 1 else present[0])
