@@ -138,7 +138,7 @@ def _auth_log(start: dt.datetime) -> list[str]:
             f"port {40000 + i} ssh2"
         )
     at = start + dt.timedelta(seconds=30)
-    stamp = at.strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1)
+    stamp = _syslog_stamp(at)
     lines.append(
         f"{stamp} bastion sshd[21042]: Accepted password for deploy from {ATTACKER_IP} port 40100 ssh2"
     )
