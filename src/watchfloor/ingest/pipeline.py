@@ -89,7 +89,6 @@ def ingest_paths(
     forced = None if format_name == "auto" else formats.get(format_name)
     summary = IngestSummary()
     quarantine = QuarantineWriter(quarantine_dir)
-    held = _SmallTables(sink, summary, batch_size)
     try:
         for source in iter_inputs(list(paths)):
             result = FileResult(source.name)
@@ -110,79 +109,17 @@ def ingest_paths(
                             quarantine.write(item)
                             result.quarantined += 1
                         elif table is not None:
-                            held.add(_Held(result, fmt.name, item.source, table))
+                            stored = sink.append(table)
+                            result.events += stored
+                            summary.by_format[fmt.name] += stored
+                            summary.by_source[item.source] += stored
             except WatchfloorError as exc:
                 result.error = str(exc)
             except (OSError, ValueError, UnicodeError) as exc:
                 result.error = f"{source.name}: cannot read as {fmt.name}: {exc}"
     finally:
-        held.flush()
         quarantine.close()
     return summary
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """A stored-form table waiting to be written, with the input it came from."""
-
-    result: FileResult
-    format: str
-    source: str
-    table: pa.Table
-
-
-class _SmallTables:
-    """Holds tables until together they fill a batch, then writes them as one.
-
-    Many small inputs (a folder of .evtx files) then make one Parquet file rather than one each, which
-    is faster to write and to query; a full batch is written at once.
-    """
-
-    def __init__(self, sink: EventSink, summary: IngestSummary, batch_size: int) -> None:
-        self._sink = sink
-        self._summary = summary
-        self._batch_size = batch_size
-        self._held: list[_Held] = []
-        self._rows = 0
-
-    def add(self, held: _Held) -> None:
-        """Hold one table; write what is held once it makes a batch."""
-        self._held.append(held)
-        self._rows += held.table.num_rows
-        if self._rows >= self._batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write everything held (one table where their columns agree) and count it per input."""
-        held, self._held, self._rows = self._held, [], 0
-        if len(held) > 1:
-            try:
-                table = pa.concat_tables([h.table for h in held], promote_options="default")
-            except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column typed differently: one by one
-                for one in held:
-                    self._write([one], one.table)
-                return
-            self._write(held, table)
-        elif held:
-            self._write(held, held[0].table)
-
-    def _write(self, held: list[_Held], table: pa.Table) -> None:
-        try:
-            left = self._sink.append(table)
-        except WatchfloorError as exc:
-            for h in held:
-                h.result.error = str(exc)
-            return
-        except (OSError, ValueError, UnicodeError) as exc:
-            for h in held:
-                h.result.error = f"{h.result.path}: cannot read as {h.format}: {exc}"
-            return
-        for h in held:
-            stored = min(h.table.num_rows, left)
-            left -= stored
-            h.result.events += stored
-            self._summary.by_format[h.format] += stored
-            self._summary.by_source[h.source] += stored
 
 
 Prepared = tuple[EventBatch | Quarantined, pa.Table | None]

@@ -64,9 +64,12 @@ class DuckDBEventStore:
         # so that each file keeps its rows in their original order.
         keys = pa.table({"source": sources, "date": dates})
         order = pc.sort_indices(keys, sort_keys=[("source", "ascending"), ("date", "ascending")])
-        ordered = table.take(order)
+        in_order = order.equals(pa.array(range(len(order)), order.type))  # time-ordered input: no copy
+        ordered = table if in_order else table.take(order)
         groups = (
-            keys.take(order).group_by(["source", "date"], use_threads=False).aggregate([("source", "count")])
+            (keys if in_order else keys.take(order))
+            .group_by(["source", "date"], use_threads=False)
+            .aggregate([("source", "count")])
         )
         written, start = 0, 0
         for source, date, count in zip(
@@ -89,7 +92,9 @@ class DuckDBEventStore:
                 temporary,
                 compression="zstd",
                 row_group_size=128 * 1024,
-                use_dictionary=_dictionary_columns(table),
+                use_dictionary=_dictionary_columns(table)
+                if table.num_rows >= _DICTIONARY_MIN_ROWS
+                else False,
             )
             os.replace(temporary, final)
         except OSError as exc:
@@ -170,6 +175,8 @@ class DuckDBEventStore:
         return removed
 
 
+#: Below this many rows a file is too small for dictionaries to pay for their per-column setup.
+_DICTIONARY_MIN_ROWS = 1024
 #: Core columns unique per event: dictionary encoding them only costs time before Parquet gives up.
 _UNIQUE_CORE = ("raw_data", "metadata_uid")
 

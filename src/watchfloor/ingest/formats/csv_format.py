@@ -109,6 +109,8 @@ def sniff_dialect(head: bytes) -> tuple[type[csv.Dialect] | csv.Dialect, list[st
     `csv.Sniffer` guesses first; when its guess does not give rows of one width (it takes the single
     quotes inside a field for the quote character, say), each delimiter is tried with standard quoting.
     """
+    if b"\x00" in head[:4096]:  # binary (or UTF-16) data is never a CSV table; skip the costly sniffer
+        return None
     text = decode_head(head)
     lines = [line for line in text.splitlines() if line.strip()]
     cut = len(head) >= HEAD_SIZE or len(lines) > 50
