@@ -1,8 +1,4 @@
-"""The `watchfloor` command line. Thin: it parses options, calls a service, and prints.
-
-Errors from any layer arrive as `WatchfloorError` and leave here, in one place, as a one-line reason on
-standard error and a non-zero exit code.
-"""
+"""Commands over events and the installation: ingest, hunt, sources, formats, retention, serve, demo."""
 
 from __future__ import annotations
 
@@ -19,52 +15,28 @@ import click
 import pyarrow as pa
 
 from watchfloor.api import serve as run_server
-from watchfloor.config import Settings, load_settings
+from watchfloor.cli.common import echo_json, settings_of
 from watchfloor.demo import run_demo
-from watchfloor.errors import WatchfloorError
 from watchfloor.ingest import default_registry, ingest_paths
 from watchfloor.store import open_store
 
-__all__ = ["main"]
+__all__ = ["demo", "formats", "hunt", "ingest", "retention", "serve", "sources"]
 
 
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.obj
-    return settings
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Installation data directory (default: $WATCHFLOOR_HOME, else ./.watchfloor).",
-)
-@click.version_option(package_name="watchfloor")
-@click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None) -> None:
-    """Watchfloor: security operations from telemetry to remediation."""
-    ctx.obj = load_settings(data_dir)
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
-
-
-@cli.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "format_name", default="auto", show_default=True, help="Format name or auto.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], format_name: str, as_json: bool) -> None:
     """Ingest log files, folders and archives into the event store."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     store = open_store(settings.events_dir)
     summary = ingest_paths(
         list(paths), store, settings.quarantine_dir, format_name=format_name, batch_size=settings.batch_size
     )
     if as_json:
-        _echo_json(summary.as_dict())
+        echo_json(summary.as_dict())
     else:
         for result in summary.files:
             if result.error:
@@ -99,7 +71,7 @@ def _format_table(table: pa.Table, output: str) -> str:
     return "\n".join(lines)
 
 
-@cli.command()
+@click.command()
 @click.argument("sql")
 @click.option(
     "--format", "output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
@@ -108,60 +80,60 @@ def _format_table(table: pa.Table, output: str) -> str:
 @click.pass_context
 def hunt(ctx: click.Context, sql: str, output: str, limit: int | None) -> None:
     """Run a read-only SQL query over the event store (`events` is the view of all sources)."""
-    store = open_store(_settings(ctx).events_dir)
+    store = open_store(settings_of(ctx).events_dir)
     click.echo(_format_table(store.query(sql, limit=limit), output))
 
 
-@cli.command()
+@click.command()
 @click.option("--days", type=click.IntRange(min=1), required=True, help="Keep this many days of events.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def retention(ctx: click.Context, days: int, as_json: bool) -> None:
     """Delete stored events older than N days (whole day partitions)."""
     cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%d")
-    removed = open_store(_settings(ctx).events_dir).drop_before(cutoff)
+    removed = open_store(settings_of(ctx).events_dir).drop_before(cutoff)
     if as_json:
-        _echo_json({"cutoff": cutoff, "files_removed": removed})
+        echo_json({"cutoff": cutoff, "files_removed": removed})
     else:
         click.echo(f"removed {removed} files with events before {cutoff}")
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def sources(ctx: click.Context, as_json: bool) -> None:
     """List the sources in the event store (each is a view for `hunt`)."""
-    infos = open_store(_settings(ctx).events_dir).sources()
+    infos = open_store(settings_of(ctx).events_dir).sources()
     if as_json:
-        _echo_json([{"name": i.name, "files": i.files, "days": list(i.days)} for i in infos])
+        echo_json([{"name": i.name, "files": i.files, "days": list(i.days)} for i in infos])
         return
     for info in infos:
         first, last = (info.days[0], info.days[-1]) if info.days else ("-", "-")
         click.echo(f"{info.name:<24} {info.files:>6} files  {first} .. {last}")
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True)
 def formats(as_json: bool) -> None:
     """List the log formats `ingest` understands."""
     registry = default_registry()
     rows = [{"name": n, "description": registry.get(n).description} for n in registry.names()]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     for row in rows:
         click.echo(f"{row['name']:<16} {row['description']}")
 
 
-@cli.command()
+@click.command()
 @click.option("--reset", is_flag=True, help="Empty the data directory first.")
 @click.pass_context
 def demo(ctx: click.Context, reset: bool) -> None:
     """Fresh installation with built-in attack telemetry, then hunts over it."""
-    run_demo(_settings(ctx), click.echo, reset=reset)
+    run_demo(settings_of(ctx), click.echo, reset=reset)
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; 0.0.0.0 widens).")
 @click.option("--api-port", type=click.IntRange(0, 65535), default=None, help="API and console (8000).")
 @click.option("--syslog-port", type=click.IntRange(0, 65535), default=None, help="Syslog UDP+TCP (5514).")
@@ -172,21 +144,4 @@ def demo(ctx: click.Context, reset: bool) -> None:
 def serve(ctx: click.Context, /, **ports: Any) -> None:
     """Run the API and the live listeners (syslog, HEC, _bulk, OTLP) until SIGTERM or Ctrl+C."""
     chosen = {k: v for k, v in ports.items() if v is not None}
-    run_server(dataclasses.replace(_settings(ctx), **chosen), click.echo)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI and turn Watchfloor errors into one line and an exit code."""
-    try:
-        cli.main(args=argv, prog_name="watchfloor", standalone_mode=False)
-    except WatchfloorError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    run_server(dataclasses.replace(settings_of(ctx), **chosen), click.echo)

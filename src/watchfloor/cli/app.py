@@ -1,0 +1,66 @@
+"""The `watchfloor` group and entry point.
+
+Commands live in one module per area and are attached here. Errors from any layer arrive as
+`WatchfloorError` and leave here, in one place, as a one-line reason on standard error and a non-zero
+exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from watchfloor.cli import detect as detect_commands
+from watchfloor.cli import events as event_commands
+from watchfloor.config import load_settings
+from watchfloor.errors import WatchfloorError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Installation data directory (default: $WATCHFLOOR_HOME, else ./.watchfloor).",
+)
+@click.version_option(package_name="watchfloor")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """Watchfloor: security operations from telemetry to remediation."""
+    ctx.obj = load_settings(data_dir)
+
+
+for _command in (
+    event_commands.ingest,
+    event_commands.hunt,
+    event_commands.sources,
+    event_commands.formats,
+    event_commands.retention,
+    event_commands.serve,
+    event_commands.demo,
+    detect_commands.rules,
+    detect_commands.detect,
+    detect_commands.alerts,
+):
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn Watchfloor errors into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="watchfloor", standalone_mode=False)
+    except WatchfloorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

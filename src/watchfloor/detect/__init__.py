@@ -1,0 +1,35 @@
+"""Detection: Sigma rules compiled into engine-neutral plans, run over the event store, giving alerts.
+
+pySigma parses; `convert` turns detections into the `ir` tree through a `logsource` mapping; the
+`compile_sql` engine scans each source view once for many rules; `alerts` records Detection Findings.
+"""
+
+from watchfloor.detect.alerts import Alert, AlertStore, alert_uid, attack_from_tags, build_alerts
+from watchfloor.detect.engine import Match, ScanStats, match_rules, validate_for_duckdb
+from watchfloor.detect.errors import RuleError, UnsupportedRule
+from watchfloor.detect.library import RuleLibrary
+from watchfloor.detect.loader import LoadResult, Rule, compile_detection, iter_rule_files, load_rules
+from watchfloor.detect.logsource import Target, Variant, resolve_logsource
+
+__all__ = [
+    "Alert",
+    "AlertStore",
+    "LoadResult",
+    "Match",
+    "Rule",
+    "RuleError",
+    "RuleLibrary",
+    "ScanStats",
+    "Target",
+    "UnsupportedRule",
+    "Variant",
+    "alert_uid",
+    "attack_from_tags",
+    "build_alerts",
+    "compile_detection",
+    "iter_rule_files",
+    "load_rules",
+    "match_rules",
+    "resolve_logsource",
+    "validate_for_duckdb",
+]

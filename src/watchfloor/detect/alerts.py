@@ -1,0 +1,190 @@
+"""Alerts as OCSF Detection Findings, kept as JSON lines and deduplicated by (rule, event).
+
+One rule matching one event gives exactly one alert however many times detection runs over it: the
+alert's uid is derived from the pair, and the store skips uids it already holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchfloor.detect.engine import Match
+from watchfloor.detect.errors import RuleError
+from watchfloor.detect.loader import Rule
+from watchfloor.errors import Location
+
+__all__ = ["Alert", "AlertStore", "alert_uid", "attack_from_tags", "build_alerts"]
+
+DETECTION_FINDING_CLASS = 2004
+FINDINGS_CATEGORY = 2
+_SEVERITY = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+_TACTICS = {
+    "reconnaissance": "TA0043",
+    "resource_development": "TA0042",
+    "initial_access": "TA0001",
+    "execution": "TA0002",
+    "persistence": "TA0003",
+    "privilege_escalation": "TA0004",
+    "defense_evasion": "TA0005",
+    "credential_access": "TA0006",
+    "discovery": "TA0007",
+    "lateral_movement": "TA0008",
+    "collection": "TA0009",
+    "command_and_control": "TA0011",
+    "exfiltration": "TA0010",
+    "impact": "TA0040",
+}
+_TECHNIQUE = re.compile(r"^t\d{4}(\.\d{3})?$")
+
+
+def attack_from_tags(tags: Iterable[str]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """ATT&CK tactics and techniques named by Sigma tags (`attack.execution`, `attack.t1059.001`)."""
+    tactics: list[dict[str, str]] = []
+    techniques: list[dict[str, str]] = []
+    for tag in tags:
+        namespace, _, name = tag.partition(".")
+        if namespace != "attack":
+            continue
+        key = name.replace("-", "_")
+        if key in _TACTICS:
+            tactics.append({"name": key.replace("_", " ").title(), "uid": _TACTICS[key]})
+        elif _TECHNIQUE.match(name):
+            techniques.append({"uid": name.upper()})
+    return tactics, techniques
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One Detection Finding: a rule matched one event."""
+
+    uid: str
+    rule_id: str
+    rule_title: str
+    level: str | None
+    time: str | None
+    event_uid: str
+    source: str
+    tactics: tuple[str, ...]
+    techniques: tuple[str, ...]
+    host: str | None = None
+    user: str | None = None
+    src_ip: str | None = None
+    dst_ip: str | None = None
+
+    def to_ocsf(self) -> dict[str, Any]:
+        """The OCSF Detection Finding document (class 2004) stored and listed."""
+        entities = [
+            {"type": kind, "value": value}
+            for kind, value in (
+                ("host", self.host),
+                ("user", self.user),
+                ("ip", self.src_ip),
+                ("ip", self.dst_ip),
+            )
+            if value
+        ]
+        severity_id = _SEVERITY.get(self.level or "", 0)
+        tactic_items, technique_items = attack_from_tags(
+            [f"attack.{t}" for t in self.tactics] + [f"attack.{t.lower()}" for t in self.techniques]
+        )
+        return {
+            "class_uid": DETECTION_FINDING_CLASS,
+            "class_name": "Detection Finding",
+            "category_uid": FINDINGS_CATEGORY,
+            "activity_id": 1,
+            "time": self.time,
+            "severity_id": severity_id,
+            "severity": self.level,
+            "rule_id": self.rule_id,
+            "finding_info": {
+                "uid": self.uid,
+                "title": self.rule_title,
+                "analytic": {"uid": self.rule_id, "name": self.rule_title, "type": "Rule"},
+                "attacks": [{"tactic": t} for t in tactic_items]
+                + [{"technique": t} for t in technique_items],
+            },
+            "evidences": [{"event_uid": self.event_uid, "source": self.source}],
+            "entities": entities,
+        }
+
+
+def alert_uid(rule_id: str, event_uid: str) -> str:
+    """Stable id of the (rule, event) pair: the deduplication key."""
+    return hashlib.sha256(f"{rule_id}\x00{event_uid}".encode()).hexdigest()[:32]
+
+
+def build_alerts(matches: Iterable[Match], rules: Iterable[Rule]) -> list[Alert]:
+    """Alerts for matches, one per (rule, event)."""
+    by_id = {r.id: r for r in rules}
+    out: dict[str, Alert] = {}
+    for match in matches:
+        rule = by_id[match.rule_id]
+        tactics, techniques = attack_from_tags(rule.tags)
+        uid = alert_uid(match.rule_id, match.event_uid)
+        when = match.time.astimezone(dt.UTC).isoformat() if isinstance(match.time, dt.datetime) else None
+        out.setdefault(
+            uid,
+            Alert(
+                uid=uid,
+                rule_id=rule.id,
+                rule_title=rule.title,
+                level=rule.level,
+                time=when,
+                event_uid=match.event_uid,
+                source=match.source,
+                tactics=tuple(t["name"].lower().replace(" ", "_") for t in tactics),
+                techniques=tuple(t["uid"] for t in techniques),
+                host=match.host,
+                user=match.user,
+                src_ip=match.src_ip,
+                dst_ip=match.dst_ip,
+            ),
+        )
+    return list(out.values())
+
+
+class AlertStore:
+    """Alerts of an installation: `<data>/alerts/alerts.jsonl`, append-only, one finding per line."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / "alerts.jsonl"
+
+    def _docs(self) -> Iterator[dict[str, Any]]:
+        if not self.path.is_file():
+            return
+        with self.path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RuleError(f"corrupt alert record: {exc}", Location(str(self.path), number)) from exc
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every stored finding, oldest first."""
+        return list(self._docs())
+
+    def add(self, alerts: Iterable[Alert]) -> int:
+        """Store alerts not already stored; returns how many were new."""
+        known = {doc["finding_info"]["uid"] for doc in self._docs()}
+        fresh: list[Alert] = []
+        for alert in alerts:
+            if alert.uid not in known:
+                known.add(alert.uid)
+                fresh.append(alert)
+        if not fresh:
+            return 0
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for alert in fresh:
+                handle.write(json.dumps(alert.to_ocsf(), ensure_ascii=False, default=str) + "\n")
+        return len(fresh)
