@@ -35,6 +35,7 @@ class Settings:
     hec_tokens: tuple[str, ...] = ()
     bulk_tokens: tuple[str, ...] = ()
     otlp_tokens: tuple[str, ...] = ()
+    api_tokens: tuple[str, ...] = ()
     tls_cert: Path | None = None
     tls_key: Path | None = None
     syslog_tls_port: int = 6514
@@ -65,7 +66,7 @@ def resolve_data_dir(flag: str | os.PathLike[str] | None, environ: Mapping[str, 
     return Path(DEFAULT_DATA_DIR).resolve()
 
 
-_TOKEN_FIELDS = {"hec_tokens", "bulk_tokens", "otlp_tokens"}
+_TOKEN_FIELDS = {"hec_tokens", "bulk_tokens", "otlp_tokens", "api_tokens"}
 _INT_FIELDS = {"api_port", "syslog_port", "hec_port", "otlp_port", "batch_size", "syslog_tls_port"}
 _PATH_FIELDS = {"tls_cert", "tls_key"}
 

@@ -1,0 +1,55 @@
+"""`POST /api/v1/hunt`: the same read-only SQL as `watchfloor hunt`, over HTTP.
+
+Thin: it validates the request, asks the `EventStore` and shapes the answer. Bad or writing SQL is a
+400 with the store's one-line reason, exactly what the CLI prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from watchfloor.api.auth import bearer_token_guard
+from watchfloor.errors import QueryError
+from watchfloor.store import EventStore
+
+__all__ = ["HuntRequest", "HuntResult", "hunt_router"]
+
+MAX_ROWS = 100_000
+
+
+class HuntRequest(BaseModel):
+    """One SELECT over the views (`events` and one per source)."""
+
+    sql: str = Field(min_length=1, examples=["SELECT count(*) AS n FROM events"])
+    limit: int = Field(default=10_000, ge=1, le=MAX_ROWS, description="Return at most this many rows.")
+
+
+class HuntResult(BaseModel):
+    """Rows as objects keyed by column, in the query's column order."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    truncated: bool
+
+
+def hunt_router(store: EventStore, tokens: tuple[str, ...]) -> APIRouter:
+    """The hunting routes, every one behind the API token check."""
+    router = APIRouter(prefix="/api/v1", tags=["hunt"], dependencies=[Depends(bearer_token_guard(tokens))])
+
+    @router.post("/hunt", response_model=HuntResult)
+    async def hunt(request: HuntRequest) -> HuntResult:
+        """Run a read-only query; statements that could change data are refused."""
+        try:
+            table = await run_in_threadpool(store.query, request.sql, request.limit + 1)
+        except QueryError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+        rows = table.to_pylist()
+        return HuntResult(
+            columns=table.column_names, rows=rows[: request.limit], truncated=len(rows) > request.limit
+        )
+
+    return router
