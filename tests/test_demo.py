@@ -49,6 +49,7 @@ def test_demo_command_refuses_a_used_data_dir_without_reset(tmp_path: Path) -> N
     )
     assert first.returncode == 0, first.stderr
     assert "ingested 46 events from 6 sample files" in first.stdout
+    assert "detection: 8 active rules raised 26 alerts" in first.stdout
     again = subprocess.run(
         [sys.executable, "-m", "watchfloor", "--data-dir", str(data), "demo"],
         capture_output=True,

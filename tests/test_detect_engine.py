@@ -197,8 +197,8 @@ def test_alerts_are_findings_deduplicated(store: DuckDBEventStore, tmp_path: Pat
     result = library.load()
     alert_store = AlertStore(tmp_path / "alerts")
     matches, _ = match_rules(store, result.rules)
-    assert alert_store.add(build_alerts(matches, result.rules)) == 2
-    assert alert_store.add(build_alerts(matches + matches, result.rules)) == 0
+    assert len(alert_store.add(build_alerts(matches, result.rules))) == 2
+    assert alert_store.add(build_alerts(matches + matches, result.rules)) == []
     docs = alert_store.list()
     assert len(docs) == 2
     doc = next(d for d in docs if any(e["value"] == "ws2" for e in d["entities"]))

@@ -16,7 +16,7 @@ import click
 
 from watchfloor.cli.common import echo_json, settings_of
 from watchfloor.config import Settings
-from watchfloor.detect import AlertStore, LoadResult, RuleLibrary, build_alerts, match_rules
+from watchfloor.detect import AlertStore, LoadResult, RuleLibrary, match_rules, run_detection
 from watchfloor.errors import ConfigError
 from watchfloor.ingest import ingest_paths
 from watchfloor.store import DuckDBEventStore
@@ -129,26 +129,22 @@ def rules_test(rule_path: Path, samples: tuple[Path, ...], as_json: bool) -> Non
 def detect(ctx: click.Context, since: str | None, rules_path: Path | None, as_json: bool) -> None:
     """Run active rules over stored events and record alerts (one per rule and event)."""
     settings = settings_of(ctx)
-    library = _library(settings)
-    result = library.load() if rules_path is None else RuleLibrary(Path("/nonexistent")).load([rules_path])
-    store = DuckDBEventStore(settings.events_dir)
-    matches, stats = match_rules(store, result.rules, _parse_since(since))
-    built = build_alerts(matches, result.rules)
-    new = AlertStore(settings.data_dir / "alerts").add(built)
-    summary = {
-        "rules_active": stats.rules,
-        "statements": stats.statements,
-        "matches": len(matches),
-        "alerts": len(built),
-        "new_alerts": new,
-        "unsupported": len(result.by_status("unsupported")),
-        "errors": [str(e) for e in result.errors],
-    }
+    run = run_detection(
+        DuckDBEventStore(settings.events_dir),
+        _library(settings),
+        AlertStore(settings.data_dir / "alerts"),
+        _parse_since(since),
+        rules_path,
+    )
     if as_json:
-        echo_json(summary)
+        echo_json(run.as_dict())
         return
-    _report_errors(result)
-    click.echo(f"{stats.rules} active rules, {len(matches)} matches, {len(built)} alerts ({new} new)")
+    _report_errors(run.loaded)
+    summary = run.as_dict()
+    click.echo(
+        f"{summary['rules_active']} active rules, {run.matches} matches, {len(run.alerts)} alerts "
+        f"({len(run.new_alerts)} new)"
+    )
 
 
 @click.group()

@@ -1,17 +1,23 @@
-"""Run the demo: fresh data directory, sample telemetry in, a few hunts out."""
+"""Run the demo: fresh data directory, sample telemetry in, detection with the demo rules, hunts out."""
 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 from watchfloor.config import Settings
 from watchfloor.demo.scenario import write_scenario
+from watchfloor.detect import AlertStore, RuleLibrary, run_detection
 from watchfloor.errors import ConfigError
 from watchfloor.ingest import ingest_paths
-from watchfloor.store import open_store
+from watchfloor.store import DuckDBEventStore, open_store
 
-__all__ = ["DEMO_HUNTS", "run_demo"]
+__all__ = ["DEMO_HUNTS", "DEMO_RULES", "run_demo"]
+
+#: Sigma rules written for the scenario (the SigmaHQ pack can be added with `watchfloor rules load`).
+DEMO_RULES = Path(__file__).parent / "rules"
 
 DEMO_HUNTS = (
     (
@@ -41,6 +47,13 @@ def run_demo(settings: Settings, echo: Callable[[str], None], reset: bool = Fals
     echo(f"ingested {summary.events} events from {len(files)} sample files: {by_source}")
     for result in summary.errors:
         echo(f"  not ingested: {result.error}")
+    library = RuleLibrary(root / "rules")
+    library.add(DEMO_RULES)
+    run = run_detection(DuckDBEventStore(settings.events_dir), library, AlertStore(root / "alerts"))
+    echo(f"detection: {len(run.loaded.by_status('active'))} active rules raised {len(run.new_alerts)} alerts")
+    titles = Counter(alert.rule_title for alert in run.new_alerts)
+    for title, count in sorted(titles.items(), key=lambda item: (-item[1], item[0])):
+        echo(f"  {count:>3}  {title}")
     for title, sql in DEMO_HUNTS:
         table = store.query(sql)
         echo(f"\n== {title}\n-- {sql}")

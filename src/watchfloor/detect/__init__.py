@@ -10,10 +10,12 @@ from watchfloor.detect.errors import RuleError, UnsupportedRule
 from watchfloor.detect.library import RuleLibrary
 from watchfloor.detect.loader import LoadResult, Rule, compile_detection, iter_rule_files, load_rules
 from watchfloor.detect.logsource import Target, Variant, resolve_logsource
+from watchfloor.detect.service import DetectionRun, run_detection
 
 __all__ = [
     "Alert",
     "AlertStore",
+    "DetectionRun",
     "LoadResult",
     "Match",
     "Rule",
@@ -31,5 +33,6 @@ __all__ = [
     "load_rules",
     "match_rules",
     "resolve_logsource",
+    "run_detection",
     "validate_for_duckdb",
 ]

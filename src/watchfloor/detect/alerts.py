@@ -6,6 +6,7 @@ alert's uid is derived from the pair, and the store skips uids it already holds.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -173,8 +174,8 @@ class AlertStore:
         """Every stored finding, oldest first."""
         return list(self._docs())
 
-    def add(self, alerts: Iterable[Alert]) -> int:
-        """Store alerts not already stored; returns how many were new."""
+    def add(self, alerts: Iterable[Alert]) -> builtins.list[Alert]:
+        """Store alerts not already stored; returns those that were new (for incident management)."""
         known = {doc["finding_info"]["uid"] for doc in self._docs()}
         fresh: list[Alert] = []
         for alert in alerts:
@@ -182,9 +183,9 @@ class AlertStore:
                 known.add(alert.uid)
                 fresh.append(alert)
         if not fresh:
-            return 0
+            return fresh
         self.root.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             for alert in fresh:
                 handle.write(json.dumps(alert.to_ocsf(), ensure_ascii=False, default=str) + "\n")
-        return len(fresh)
+        return fresh

@@ -1,0 +1,58 @@
+"""One detection run: load the rules, scan the store, record new alerts.
+
+The CLI, the demo and (later) the scheduler call this, so a run means the same thing wherever it starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchfloor.detect.alerts import Alert, AlertStore, build_alerts
+from watchfloor.detect.engine import match_rules, validate_for_duckdb
+from watchfloor.detect.library import RuleLibrary
+from watchfloor.detect.loader import LoadResult, load_rules
+from watchfloor.store import DuckDBEventStore
+
+__all__ = ["DetectionRun", "run_detection"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionRun:
+    """What a run did: the rules it loaded, what matched, and which alerts are new."""
+
+    loaded: LoadResult
+    statements: int
+    matches: int
+    alerts: list[Alert]
+    new_alerts: list[Alert]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready summary for `--json`."""
+        return {
+            "rules_active": len(self.loaded.by_status("active")),
+            "statements": self.statements,
+            "matches": self.matches,
+            "alerts": len(self.alerts),
+            "new_alerts": len(self.new_alerts),
+            "unsupported": len(self.loaded.by_status("unsupported")),
+            "errors": [str(e) for e in self.loaded.errors],
+        }
+
+
+def run_detection(
+    store: DuckDBEventStore,
+    library: RuleLibrary,
+    alert_store: AlertStore,
+    since: dt.datetime | None = None,
+    rules_path: Path | None = None,
+) -> DetectionRun:
+    """Run the library's active rules (or only those under `rules_path`) over stored events."""
+    if rules_path is None:
+        loaded = library.load()
+    else:
+        loaded = load_rules([rules_path], library.disabled(), library.placeholders, validate_for_duckdb)
+    matches, stats = match_rules(store, loaded.rules, since)
+    alerts = build_alerts(matches, loaded.rules)
+    return DetectionRun(loaded, sum(stats.statements.values()), len(matches), alerts, alert_store.add(alerts))
