@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,17 @@ def test_demo_command_refuses_a_used_data_dir_without_reset(tmp_path: Path) -> N
     assert first.returncode == 0, first.stderr
     assert "ingested 46 events from 6 sample files" in first.stdout
     assert "detection: 8 active rules raised 26 alerts" in first.stdout
+    assert "incident management: 4 incidents opened, ready to triage" in first.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "watchfloor", "--data-dir", str(data), "incidents", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    queue = json.loads(listed.stdout)
+    assert len(queue) == 4 and {i["state"] for i in queue} == {"new"}
+    assert sum(i["alert_count"] for i in queue) == 26
     again = subprocess.run(
         [sys.executable, "-m", "watchfloor", "--data-dir", str(data), "demo"],
         capture_output=True,

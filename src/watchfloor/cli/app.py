@@ -14,6 +14,7 @@ import click
 
 from watchfloor.cli import detect as detect_commands
 from watchfloor.cli import events as event_commands
+from watchfloor.cli import incidents as incident_commands
 from watchfloor.config import load_settings
 from watchfloor.errors import WatchfloorError
 
@@ -45,6 +46,10 @@ for _command in (
     detect_commands.rules,
     detect_commands.detect,
     detect_commands.alerts,
+    incident_commands.incidents,
+    incident_commands.audit,
+    incident_commands.users,
+    incident_commands.criticality,
 ):
     cli.add_command(_command)
 

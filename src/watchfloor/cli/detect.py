@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from watchfloor.cases import from_detection, open_database, receive_alerts
 from watchfloor.cli.common import echo_json, settings_of
 from watchfloor.config import Settings
 from watchfloor.detect import AlertStore, LoadResult, RuleLibrary, match_rules, run_detection
@@ -124,10 +125,19 @@ def rules_test(rule_path: Path, samples: tuple[Path, ...], as_json: bool) -> Non
     default=None,
     help="Run these rules instead of the installation's.",
 )
+@click.option(
+    "--db",
+    "db_url",
+    envvar="WATCHFLOOR_DB",
+    default=None,
+    help="Incident database URL (default: $WATCHFLOOR_DB, else SQLite in the data directory).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def detect(ctx: click.Context, since: str | None, rules_path: Path | None, as_json: bool) -> None:
-    """Run active rules over stored events and record alerts (one per rule and event)."""
+def detect(
+    ctx: click.Context, since: str | None, rules_path: Path | None, db_url: str | None, as_json: bool
+) -> None:
+    """Run active rules over stored events, record alerts and hand the new ones to incident management."""
     settings = settings_of(ctx)
     run = run_detection(
         DuckDBEventStore(settings.events_dir),
@@ -136,14 +146,23 @@ def detect(ctx: click.Context, since: str | None, rules_path: Path | None, as_js
         _parse_since(since),
         rules_path,
     )
+    database = open_database(db_url, settings.data_dir)
+    try:
+        with database.session() as session:
+            intake = receive_alerts(session, from_detection(run.new_alerts))
+    finally:
+        database.close()
     if as_json:
-        echo_json(run.as_dict())
+        echo_json(
+            {**run.as_dict(), "incidents_opened": len(intake.opened), "alerts_joined": len(intake.joined)}
+        )
         return
     _report_errors(run.loaded)
     summary = run.as_dict()
     click.echo(
         f"{summary['rules_active']} active rules, {run.matches} matches, {len(run.alerts)} alerts "
-        f"({len(run.new_alerts)} new)"
+        f"({len(run.new_alerts)} new); {len(intake.opened)} incidents opened, {len(intake.joined)} alerts "
+        "joined open incidents"
     )
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from watchfloor.cases import from_detection, list_incidents, open_database, receive_alerts
 from watchfloor.config import Settings
 from watchfloor.demo.scenario import write_scenario
 from watchfloor.detect import AlertStore, RuleLibrary, run_detection
@@ -54,6 +55,19 @@ def run_demo(settings: Settings, echo: Callable[[str], None], reset: bool = Fals
     titles = Counter(alert.rule_title for alert in run.new_alerts)
     for title, count in sorted(titles.items(), key=lambda item: (-item[1], item[0])):
         echo(f"  {count:>3}  {title}")
+    database = open_database(None, root)
+    try:
+        with database.session() as session:
+            intake = receive_alerts(session, from_detection(run.new_alerts))
+            queue = list_incidents(session)
+    finally:
+        database.close()
+    echo(f"\nincident management: {len(intake.opened)} incidents opened, ready to triage")
+    for item in queue:
+        echo(
+            f"  #{item.id:<3} tier {item.tier}  {item.severity:<9} {item.alert_count:>3} alerts  {item.title}"
+        )
+    echo(f"  (watchfloor --data-dir {root} incidents list / incidents show ID)")
     for title, sql in DEMO_HUNTS:
         table = store.query(sql)
         echo(f"\n== {title}\n-- {sql}")

@@ -1,0 +1,339 @@
+"""The incident-management tables as typed SQLAlchemy 2 models.
+
+The schema itself is created and evolved only by the Alembic migrations shipped next to this module; the
+models describe it for queries. Times are stored as UTC and always read back timezone-aware, whatever
+the database (SQLite keeps no zone, PostgreSQL does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Alert",
+    "AlertEntity",
+    "AuditEntry",
+    "AuditHead",
+    "Base",
+    "Comment",
+    "CriticalEntity",
+    "Escalation",
+    "EvidenceFile",
+    "Incident",
+    "IncidentLink",
+    "Observable",
+    "Task",
+    "TaskTemplate",
+    "TimelineEntry",
+    "UTCDateTime",
+    "User",
+    "utcnow",
+]
+
+
+def utcnow() -> dt.datetime:
+    """Now, timezone-aware in UTC: the only clock incident management reads."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and returned timezone-aware on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Refuse naive times (their zone is a guess); SQLite gets naive UTC, which it can compare."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: incident management stores UTC only")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Always aware UTC, so comparisons and hashes do not depend on the database."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every incident-management table."""
+
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class User(Base):
+    """A person who acts on incidents; enough to name actors and check tiers (authentication comes later)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CriticalEntity(Base):
+    """An asset or identity and how critical it is; business-critical ones route incidents to tier 2."""
+
+    __tablename__ = "critical_entities"
+    __table_args__ = (UniqueConstraint("entity_type", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(512))
+    criticality: Mapped[str] = mapped_column(String(32))
+    business_service: Mapped[str] = mapped_column(String(256), default="")
+
+
+class Incident(Base):
+    """A group of related alerts worked as one case.
+
+    `version` is the optimistic-concurrency token: every update names the version it read and the row
+    is only written if it still holds (SQLAlchemy adds `WHERE version = :read` to each UPDATE).
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_queue_list", "state", "tier", "severity_rank", "id"),
+        Index("ix_incidents_queue_name", "queue", "state", "id"),
+        Index("ix_incidents_correlation_key", "correlation_key", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[int] = mapped_column(Integer)
+    queue: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(32))
+    severity_rank: Mapped[int] = mapped_column(Integer)
+    assignee: Mapped[str | None] = mapped_column(String(128), default=None)
+    correlation_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    is_exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_alert_at: Mapped[dt.datetime]
+    last_alert_at: Mapped[dt.datetime] = mapped_column(index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    remediated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    verdict: Mapped[str | None] = mapped_column(String(32), default=None)
+    remediation_kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    remediation_actions: Mapped[list[str]] = mapped_column(default=list)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), default=None)
+    version: Mapped[int] = mapped_column(Integer)
+
+    alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.event_time")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Alert(Base):
+    """One alert as received from detection, kept whole so incidents can be regrouped later."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(256), unique=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(256), index=True)
+    rule_title: Mapped[str] = mapped_column(String(512))
+    severity: Mapped[str] = mapped_column(String(32))
+    event_time: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(128), default="")
+    correlation_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    is_exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    techniques: Mapped[list[str]] = mapped_column(default=list)
+    tactics: Mapped[list[str]] = mapped_column(default=list)
+    evidence_event_ids: Mapped[list[str]] = mapped_column(default=list)
+
+    incident: Mapped[Incident] = relationship(back_populates="alerts")
+    entities: Mapped[list[AlertEntity]] = relationship(back_populates="alert", cascade="all, delete-orphan")
+
+
+class AlertEntity(Base):
+    """An entity an alert touches; the grouping index (entity → recent open incidents) reads this table."""
+
+    __tablename__ = "alert_entities"
+    __table_args__ = (Index("ix_alert_entities_lookup", "kind", "value", "event_time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(512))
+    event_time: Mapped[dt.datetime]
+
+    alert: Mapped[Alert] = relationship(back_populates="entities")
+
+
+class Escalation(Base):
+    """A move between tiers, up or down, with who, why, the handoff note and the evidence at that moment."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    from_tier: Mapped[int] = mapped_column(Integer)
+    to_tier: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    handoff_note: Mapped[str] = mapped_column(Text, default="")
+    evidence_snapshot: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Comment(Base):
+    """A note on an incident."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    author: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TaskTemplate(Base):
+    """A runbook step added to incidents whose alerts match a rule id or an ATT&CK technique (or any)."""
+
+    __tablename__ = "task_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_kind: Mapped[str] = mapped_column(String(16))
+    match_value: Mapped[str] = mapped_column(String(256), default="")
+    title: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Task(Base):
+    """A step of work on an incident, from a template or added by hand."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("task_templates.id"), default=None)
+    title: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str] = mapped_column(Text, default="")
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    done_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    done_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class EvidenceFile(Base):
+    """A file attached to an incident, stored once under `evidence/<sha256>`."""
+
+    __tablename__ = "evidence_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(512))
+    size: Mapped[int] = mapped_column(Integer)
+    added_by: Mapped[str] = mapped_column(String(128))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Observable(Base):
+    """An indicator seen in the incident (address, domain, hash, user, host, url, email)."""
+
+    __tablename__ = "observables"
+    __table_args__ = (UniqueConstraint("incident_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(1024))
+    note: Mapped[str] = mapped_column(Text, default="")
+    added_by: Mapped[str] = mapped_column(String(128))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TimelineEntry(Base):
+    """An event from the store pinned to the incident's timeline by its uid."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (UniqueConstraint("incident_id", "event_uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    event_uid: Mapped[str] = mapped_column(String(256))
+    event_time: Mapped[dt.datetime | None] = mapped_column(default=None)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    pinned_by: Mapped[str] = mapped_column(String(128))
+    pinned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IncidentLink(Base):
+    """Two incidents an analyst (or a merge) declared related."""
+
+    __tablename__ = "incident_links"
+    __table_args__ = (UniqueConstraint("incident_id", "related_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    related_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One entry of the append-only, hash-chained audit log (see `watchfloor.cases.audit`).
+
+    Before and after are stored as the canonical JSON text that was hashed, so verification recomputes
+    exactly what was written. Database triggers refuse UPDATE and DELETE on this table.
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(512))
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+
+
+class AuditHead(Base):
+    """The single row naming the chain's last entry; writers lock it so the chain never forks."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
