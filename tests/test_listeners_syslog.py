@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
+import termios
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -15,7 +20,8 @@ import pytest
 
 from tests.live_server import LiveServer, start_server, wait_for, write_config
 from watchfloor.events import Envelope
-from watchfloor.ingest.listeners.syslog import SyslogDecoder, SyslogFramer
+from watchfloor.ingest import MemoryAcknowledger
+from watchfloor.ingest.listeners.syslog import SyslogDecoder, SyslogFramer, SyslogListener
 
 pytestmark = pytest.mark.network
 COUNT = 1000
@@ -155,6 +161,9 @@ def test_tls_syslog_and_hec(tmp_path: Path) -> None:
             for i in range(50):
                 message = f"<14>1 2024-05-01T10:00:00Z h1 tlsapp - - - tls message {i}".encode()
                 tls.sendall(str(len(message)).encode() + b" " + message)
+            # The close below sends no close_notify, and an RST (the server's session tickets are
+            # unread), which discards whatever the kernel has not sent yet: wait until TCP acknowledged it.
+            _wait_acknowledged(tls)
         response = httpx.post(
             live.url("hec") + "/services/collector/event",
             headers={"Authorization": "Splunk t"},
@@ -196,3 +205,153 @@ def test_decoder_quarantines_what_is_not_syslog() -> None:
     assert len(batches) == 1 and batches[0].fields.column("peer").to_pylist() == ["1.2.3.4:5"]
     assert batches[0].positions.to_pylist() == [0]
     assert len(bad) == 1 and bad[0].position == 1 and bad[0].raw == "no header at all"
+
+
+# -- in-process listener: abrupt closes, backpressure, framing errors
+
+
+class _SlowAcknowledger(MemoryAcknowledger):
+    """Slow to spool, so a burst piles up in the server while a submit is in flight (the flaky case)."""
+
+    def submit(self, envelopes: Sequence[Envelope]) -> int:
+        time.sleep(0.02)
+        return super().submit(envelopes)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return _make_certificate(tmp_path_factory.mktemp("cert"))
+
+
+def _port(listener: SyslogListener, transport: str) -> int:
+    address = next(a for a in listener.addresses if a.startswith(f"syslog {transport} "))
+    return int(address.rsplit(":", 1)[1])
+
+
+def _octet_burst(tag: str, count: int) -> tuple[bytes, list[str]]:
+    messages = [f"<14>1 2024-05-01T10:00:00Z h1 {tag} - - - {tag} message {i}" for i in range(count)]
+    return b"".join(f"{len(m)} {m}".encode() for m in messages), messages
+
+
+def _unacknowledged(sock: socket.socket) -> int:
+    """Bytes in the kernel's send queue not yet acknowledged by the peer (Linux `SIOCOUTQ`)."""
+    return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0])
+
+
+def _wait_acknowledged(sock: socket.socket, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _unacknowledged(sock) and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def _send_and_vanish(port: int, payload: bytes, context: ssl.SSLContext | None, reset: bool) -> None:
+    """Send in one burst and close without a TLS close_notify; `reset` ends with an RST.
+
+    The close waits until TCP acknowledged every byte: an RST may legitimately discard data still in
+    the sender's queue, but never data the server's kernel acknowledged.
+    """
+    raw = socket.create_connection(("127.0.0.1", port))
+    sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
+    try:
+        sock.sendall(payload)
+        _wait_acknowledged(sock)
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        sock.close()  # an SSLSocket closes without unwrap: no close_notify
+
+
+async def _until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(("transport", "reset"), [("tls", True), ("tls", False), ("tcp", False)])
+def test_abrupt_close_keeps_every_received_message(
+    certificate: tuple[Path, Path], transport: str, reset: bool
+) -> None:
+    """Regression: an abrupt close used to discard messages already read but not yet spooled."""
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    client_tls = ssl.create_default_context(cafile=str(cert)) if transport == "tls" else None
+    acknowledger = _SlowAcknowledger()
+    rounds, count = 4, 2000
+
+    async def scenario() -> SyslogListener:
+        listener = SyslogListener(acknowledger)
+        await listener.start("127.0.0.1", 0, 0, server_tls)
+        try:
+            for round_ in range(rounds):
+                payload, _ = _octet_burst(f"r{round_}", count)
+                port = _port(listener, transport)
+                await asyncio.to_thread(_send_and_vanish, port, payload, client_tls, reset)
+                await _until(lambda total=(round_ + 1) * count: len(acknowledger.envelopes) >= total)
+        finally:
+            await listener.stop()
+        return listener
+
+    listener = asyncio.run(scenario())
+    expected = [m for r in range(rounds) for m in _octet_burst(f"r{r}", count)[1]]
+    assert [e.body for e in acknowledger.envelopes] == expected  # all of them, in order
+    assert {e.meta["transport"] for e in acknowledger.envelopes} == {transport}
+    assert listener.stats.received == rounds * count
+    assert listener.stats.connections == rounds and listener.stats.framing_errors == 0
+
+
+def test_overloaded_spool_stops_reading_then_catches_up() -> None:
+    """While the spool refuses, the sender is held back by TCP, and nothing is lost once it accepts."""
+    acknowledger = MemoryAcknowledger(capacity=0)
+    lines = [f"<13>Jan 10 12:00:00 h1 bp: backpressure message {i}" for i in range(300_000)]
+    payload = "".join(f"{line}\n" for line in lines).encode()  # about 16 MB
+    sent = [0]
+
+    def send(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            for start in range(0, len(payload), 65536):
+                sock.sendall(payload[start : start + 65536])
+                sent[0] = start + 65536
+
+    async def scenario() -> SyslogListener:
+        listener = SyslogListener(acknowledger)
+        await listener.start("127.0.0.1", 0, None, None)
+        sender = threading.Thread(target=send, args=(_port(listener, "tcp"),))
+        sender.start()
+        await asyncio.sleep(1.5)
+        stalled_at = sent[0]
+        acknowledger.capacity = None
+        await _until(lambda: len(acknowledger.envelopes) >= len(lines), timeout=60)
+        await asyncio.to_thread(sender.join, 30)
+        await listener.stop()
+        assert stalled_at < len(payload) // 2, f"the server read {stalled_at} bytes into memory"
+        return listener
+
+    listener = asyncio.run(scenario())
+    assert [e.body for e in acknowledger.envelopes] == lines
+    assert listener.stats.received == len(lines)
+
+
+def test_framing_error_closes_the_connection_and_keeps_what_came_before() -> None:
+    acknowledger = MemoryAcknowledger()
+    good, messages = _octet_burst("fe", 3)
+
+    def send(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(good)
+            time.sleep(0.2)
+            sock.sendall(b"12x <1>broken")
+            sock.settimeout(10)
+            return sock.recv(10)  # b"" once the server closes
+
+    async def scenario() -> tuple[SyslogListener, bytes]:
+        listener = SyslogListener(acknowledger)
+        await listener.start("127.0.0.1", 0, None, None)
+        answer = await asyncio.to_thread(send, _port(listener, "tcp"))
+        await listener.stop()
+        return listener, answer
+
+    listener, answer = asyncio.run(scenario())
+    assert answer == b""
+    assert [e.body for e in acknowledger.envelopes] == messages
+    assert listener.stats.framing_errors == 1
