@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import base64
-import socket
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from elasticsearch import Elasticsearch
 from elasticsearch import helpers as es_helpers
-from fastapi import FastAPI
 from opensearchpy import OpenSearch
 from opensearchpy import helpers as os_helpers
 
-from watchfloor.errors import Overloaded
+from tests.in_thread_server import RefusingAcknowledger, serve
 from watchfloor.events import Envelope, EventBatch
 from watchfloor.ingest import MemoryAcknowledger
 from watchfloor.ingest.listeners.bulk import BULK_DECODER, BULK_MAPPING, bulk_app, parse_bulk
@@ -28,43 +23,6 @@ from watchfloor.store import DuckDBEventStore
 pytestmark = pytest.mark.network
 
 TOKEN = "s3cret-bulk-token"
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("server did not start")
-        threading.Event().wait(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-class RefusingAcknowledger(MemoryAcknowledger):
-    """Refuses the first `refusals` submissions with `Overloaded`, then keeps everything."""
-
-    def __init__(self, refusals: int) -> None:
-        super().__init__()
-        self.refusals = refusals
-        self.calls = 0
-
-    def submit(self, envelopes: Sequence[Envelope]) -> int:
-        self.calls += 1
-        if self.calls <= self.refusals:
-            raise Overloaded("spool full", retry_after=0.2)
-        return super().submit(envelopes)
 
 
 def _docs(n: int, index: str = "logs-test") -> Iterator[dict[str, object]]:

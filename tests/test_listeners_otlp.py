@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import socket
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -25,7 +20,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
-from watchfloor.errors import Overloaded
+from tests.in_thread_server import RefusingAcknowledger, serve
 from watchfloor.events import Envelope, EventBatch
 from watchfloor.ingest import MemoryAcknowledger
 from watchfloor.ingest.listeners.otlp import OTLP_DECODER, OTLP_MAPPING, decode_export_request, otlp_app
@@ -38,43 +33,6 @@ TOKEN = "otlp-token-1"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 SPAN_ID = "eee19b7ec3c1b174"
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run `app` with uvicorn on a free loopback port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("server did not start")
-        threading.Event().wait(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-class RefusingAcknowledger(MemoryAcknowledger):
-    """Refuses the first `refusals` submissions with `Overloaded`, then keeps everything."""
-
-    def __init__(self, refusals: int) -> None:
-        super().__init__()
-        self.refusals = refusals
-        self.calls = 0
-
-    def submit(self, envelopes: Sequence[Envelope]) -> int:
-        self.calls += 1
-        if self.calls <= self.refusals:
-            raise Overloaded("spool full", retry_after=0.3)
-        return super().submit(envelopes)
 
 
 def _store(envelopes: Sequence[Envelope], root: Path) -> DuckDBEventStore:

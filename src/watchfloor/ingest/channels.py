@@ -9,14 +9,16 @@ out of the acknowledgement path is what makes acknowledgement cheap and loss-fre
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import orjson
 
 from watchfloor.errors import Overloaded
-from watchfloor.events import Envelope, EventBatch, Quarantined
+from watchfloor.events import BatchBuilder, Envelope, EventBatch, Quarantined, flatten
 from watchfloor.schema import SourceMapping
 
-__all__ = ["ChannelDecoder", "MemoryAcknowledger"]
+__all__ = ["ChannelDecoder", "MemoryAcknowledger", "decode_json_envelopes"]
 
 
 class ChannelDecoder(Protocol):
@@ -52,3 +54,36 @@ class MemoryAcknowledger:
                 raise Overloaded("memory acknowledger full", retry_after=1.0)
             self.envelopes.extend(envelopes)
             return len(self.envelopes)
+
+
+def decode_json_envelopes(
+    envelopes: Sequence[Envelope],
+    origin: str,
+    source: str,
+    format_name: str,
+    batch_size: int,
+    extra: Callable[[Envelope], Mapping[str, Any]] | None = None,
+) -> Iterator[EventBatch | Quarantined]:
+    """Decode channels whose envelopes each hold one JSON object (`_bulk` documents, OTLP records).
+
+    Each object is flattened (plus `extra(envelope)` fields, e.g. the `_bulk` index); anything that is
+    not a JSON object is quarantined with its 0-based envelope position, as the decoder contract asks.
+    """
+    builder = BatchBuilder(source, format_name, origin)
+    for position, envelope in enumerate(envelopes):
+        try:
+            doc = orjson.loads(envelope.body)
+        except orjson.JSONDecodeError as exc:
+            yield Quarantined(origin, position, f"invalid JSON: {exc}", envelope.body, format_name)
+            continue
+        if not isinstance(doc, dict):
+            yield Quarantined(origin, position, "not a JSON object", envelope.body, format_name)
+            continue
+        record = flatten(doc)
+        if extra is not None:
+            record.update(extra(envelope))
+        builder.add(record, envelope.body, position)
+        if len(builder) >= batch_size:
+            yield builder.build()
+    if len(builder):
+        yield builder.build()

@@ -38,7 +38,8 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from watchfloor.errors import Overloaded, WatchfloorError
-from watchfloor.events import Acknowledger, BatchBuilder, Envelope, EventBatch, Quarantined, flatten
+from watchfloor.events import Acknowledger, Envelope, EventBatch, Quarantined
+from watchfloor.ingest.channels import decode_json_envelopes
 from watchfloor.schema import SourceMapping
 
 __all__ = [
@@ -492,24 +493,11 @@ class BulkDecoder:
 
     def decode(self, envelopes: Sequence[Envelope], origin: str) -> Iterator[EventBatch | Quarantined]:
         """Each envelope's document, flattened, with `_index` and `_id` from the action line."""
-        builder = BatchBuilder(SOURCE, self.format, origin)
-        for position, envelope in enumerate(envelopes):
-            try:
-                doc = orjson.loads(envelope.body)
-            except orjson.JSONDecodeError as exc:
-                yield Quarantined(origin, position, f"invalid JSON: {exc}", envelope.body, self.format)
-                continue
-            if not isinstance(doc, dict):
-                yield Quarantined(origin, position, "not a JSON object", envelope.body, self.format)
-                continue
-            record = flatten(doc)
-            record["_index"] = envelope.meta.get("index")
-            record["_id"] = envelope.meta.get("id")
-            builder.add(record, envelope.body, position)
-            if len(builder) >= self.batch_size:
-                yield builder.build()
-        if len(builder):
-            yield builder.build()
+        return decode_json_envelopes(envelopes, origin, SOURCE, self.format, self.batch_size, _index_and_id)
+
+
+def _index_and_id(envelope: Envelope) -> dict[str, str | None]:
+    return {"_index": envelope.meta.get("index"), "_id": envelope.meta.get("id")}
 
 
 BULK_DECODER = BulkDecoder()

@@ -35,7 +35,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from starlette.concurrency import run_in_threadpool
 
 from watchfloor.errors import Overloaded, WatchfloorError
-from watchfloor.events import Acknowledger, BatchBuilder, Envelope, EventBatch, Quarantined, flatten
+from watchfloor.events import Acknowledger, Envelope, EventBatch, Quarantined
+from watchfloor.ingest.channels import decode_json_envelopes
 from watchfloor.schema import SourceMapping
 
 __all__ = [
@@ -371,21 +372,7 @@ class OtlpDecoder:
 
     def decode(self, envelopes: Sequence[Envelope], origin: str) -> Iterator[EventBatch | Quarantined]:
         """`resource.attributes.service.name`, `attributes.<key>`, `severity_number`, `body`... per record."""
-        builder = BatchBuilder(SOURCE, self.format, origin)
-        for position, envelope in enumerate(envelopes):
-            try:
-                doc = orjson.loads(envelope.body)
-            except orjson.JSONDecodeError as exc:
-                yield Quarantined(origin, position, f"invalid JSON: {exc}", envelope.body, self.format)
-                continue
-            if not isinstance(doc, dict):
-                yield Quarantined(origin, position, "not a JSON object", envelope.body, self.format)
-                continue
-            builder.add(flatten(doc), envelope.body, position)
-            if len(builder) >= self.batch_size:
-                yield builder.build()
-        if len(builder):
-            yield builder.build()
+        return decode_json_envelopes(envelopes, origin, SOURCE, self.format, self.batch_size)
 
 
 OTLP_DECODER = OtlpDecoder()
