@@ -50,8 +50,8 @@ def test_demo_command_refuses_a_used_data_dir_without_reset(tmp_path: Path) -> N
     )
     assert first.returncode == 0, first.stderr
     assert "ingested 46 events from 6 sample files" in first.stdout
-    assert "detection: 8 active rules raised 26 alerts" in first.stdout
-    assert "incident management: 4 incidents opened, ready to triage" in first.stdout
+    assert "detection: 10 active rules raised 27 alerts" in first.stdout
+    assert "incident management: 3 incidents opened, ready to triage" in first.stdout
     listed = subprocess.run(
         [sys.executable, "-m", "watchfloor", "--data-dir", str(data), "incidents", "list", "--json"],
         capture_output=True,
@@ -60,8 +60,8 @@ def test_demo_command_refuses_a_used_data_dir_without_reset(tmp_path: Path) -> N
     )
     assert listed.returncode == 0, listed.stderr
     queue = json.loads(listed.stdout)
-    assert len(queue) == 4 and {i["state"] for i in queue} == {"new"}
-    assert sum(i["alert_count"] for i in queue) == 26
+    assert len(queue) == 3 and {i["state"] for i in queue} == {"new"}
+    assert sum(i["alert_count"] for i in queue) == 27
     again = subprocess.run(
         [sys.executable, "-m", "watchfloor", "--data-dir", str(data), "demo"],
         capture_output=True,

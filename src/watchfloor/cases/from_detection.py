@@ -12,7 +12,11 @@ __all__ = ["from_detection"]
 
 
 def from_detection(alerts: Iterable[Alert], received: dt.datetime | None = None) -> list[IncomingAlert]:
-    """Convert Detection Findings; an alert without an event time counts from when it was received."""
+    """Convert Detection Findings; an alert without an event time counts from when it was received.
+
+    A correlation alert brings every event of its window as evidence and its correlation key, so that
+    later episodes of the same rule and group join the same open incident.
+    """
     now = received or dt.datetime.now(dt.UTC)
     incoming = []
     for alert in alerts:
@@ -29,8 +33,9 @@ def from_detection(alerts: Iterable[Alert], received: dt.datetime | None = None)
                 hosts=tuple(h for h in (alert.host,) if h),
                 users=tuple(u for u in (alert.user,) if u),
                 ips=tuple(ip for ip in (alert.src_ip, alert.dst_ip) if ip),
-                evidence_event_ids=(alert.event_uid,),
+                evidence_event_ids=alert.event_uids,
                 source=alert.source,
+                correlation_key=alert.correlation_key,
             )
         )
     return incoming

@@ -1,11 +1,22 @@
 """Detection: Sigma rules compiled into engine-neutral plans, run over the event store, giving alerts.
 
 pySigma parses; `convert` turns detections into the `ir` tree through a `logsource` mapping; the
-`compile_sql` engine scans each source view once for many rules; `alerts` records Detection Findings.
+`compile_sql` engine scans each source view once for many rules; `correlate_window` runs correlation
+rules over the matches; `alerts` records Detection Findings.
 """
 
-from watchfloor.detect.alerts import Alert, AlertStore, alert_uid, attack_from_tags, build_alerts
-from watchfloor.detect.engine import Match, ScanStats, match_rules, validate_for_duckdb
+from watchfloor.detect.alerts import (
+    Alert,
+    AlertStore,
+    alert_uid,
+    attack_from_tags,
+    build_alerts,
+    correlation_alerts,
+    correlation_key,
+)
+from watchfloor.detect.correlate import Correlation, compile_correlation
+from watchfloor.detect.correlate_window import CorrelationHit, correlate, correlate_rule
+from watchfloor.detect.engine import Match, ScanStats, correlation_fields, match_rules, validate_for_duckdb
 from watchfloor.detect.errors import RuleError, UnsupportedRule
 from watchfloor.detect.library import RuleLibrary
 from watchfloor.detect.loader import LoadResult, Rule, compile_detection, iter_rule_files, load_rules
@@ -15,6 +26,8 @@ from watchfloor.detect.service import DetectionRun, run_detection
 __all__ = [
     "Alert",
     "AlertStore",
+    "Correlation",
+    "CorrelationHit",
     "DetectionRun",
     "LoadResult",
     "Match",
@@ -28,7 +41,13 @@ __all__ = [
     "alert_uid",
     "attack_from_tags",
     "build_alerts",
+    "compile_correlation",
     "compile_detection",
+    "correlate",
+    "correlate_rule",
+    "correlation_alerts",
+    "correlation_fields",
+    "correlation_key",
     "iter_rule_files",
     "load_rules",
     "match_rules",

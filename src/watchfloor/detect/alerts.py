@@ -1,7 +1,10 @@
 """Alerts as OCSF Detection Findings, kept as JSON lines and deduplicated by (rule, event).
 
 One rule matching one event gives exactly one alert however many times detection runs over it: the
-alert's uid is derived from the pair, and the store skips uids it already holds.
+alert's uid is derived from the pair, and the store skips uids it already holds. A correlation alert
+names every event of its window as evidence; its uid is derived from the rule, the group and the
+window's first event, so the same episode found by two runs is stored once. Base rules silenced by a
+correlation (`Rule.generate` False) raise no alerts of their own.
 """
 
 from __future__ import annotations
@@ -16,12 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from watchfloor.detect.correlate_window import CorrelationHit
 from watchfloor.detect.engine import Match
 from watchfloor.detect.errors import RuleError
 from watchfloor.detect.loader import Rule
 from watchfloor.errors import Location
 
-__all__ = ["Alert", "AlertStore", "alert_uid", "attack_from_tags", "build_alerts"]
+__all__ = [
+    "Alert",
+    "AlertStore",
+    "alert_uid",
+    "attack_from_tags",
+    "build_alerts",
+    "correlation_alerts",
+    "correlation_key",
+]
 
 DETECTION_FINDING_CLASS = 2004
 FINDINGS_CATEGORY = 2
@@ -43,6 +55,8 @@ _TACTICS = {
     "impact": "TA0040",
 }
 _TECHNIQUE = re.compile(r"^t\d{4}(\.\d{3})?$")
+#: Longest correlation key kept as text (incident management stores up to 512 characters).
+_KEY_LIMIT = 400
 
 
 def attack_from_tags(tags: Iterable[str]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -63,7 +77,11 @@ def attack_from_tags(tags: Iterable[str]) -> tuple[list[dict[str, str]], list[di
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One Detection Finding: a rule matched one event."""
+    """One Detection Finding: a rule matched one event, or a correlation matched a window of events.
+
+    `evidence` lists the window's event uids (empty for a plain alert, whose evidence is `event_uid`);
+    `correlation_key` is set only on correlation alerts: the rule and its group-by values.
+    """
 
     uid: str
     rule_id: str
@@ -78,6 +96,13 @@ class Alert:
     user: str | None = None
     src_ip: str | None = None
     dst_ip: str | None = None
+    evidence: tuple[str, ...] = ()
+    correlation_key: str | None = None
+
+    @property
+    def event_uids(self) -> tuple[str, ...]:
+        """Every event this alert is about."""
+        return self.evidence or (self.event_uid,)
 
     def to_ocsf(self) -> dict[str, Any]:
         """The OCSF Detection Finding document (class 2004) stored and listed."""
@@ -95,7 +120,7 @@ class Alert:
         tactic_items, technique_items = attack_from_tags(
             [f"attack.{t}" for t in self.tactics] + [f"attack.{t.lower()}" for t in self.techniques]
         )
-        return {
+        doc: dict[str, Any] = {
             "class_uid": DETECTION_FINDING_CLASS,
             "class_name": "Detection Finding",
             "category_uid": FINDINGS_CATEGORY,
@@ -111,9 +136,12 @@ class Alert:
                 "attacks": [{"tactic": t} for t in tactic_items]
                 + [{"technique": t} for t in technique_items],
             },
-            "evidences": [{"event_uid": self.event_uid, "source": self.source}],
+            "evidences": [{"event_uid": uid, "source": self.source} for uid in self.event_uids],
             "entities": entities,
         }
+        if self.correlation_key is not None:
+            doc["correlation_key"] = self.correlation_key
+        return doc
 
 
 def alert_uid(rule_id: str, event_uid: str) -> str:
@@ -127,6 +155,8 @@ def build_alerts(matches: Iterable[Match], rules: Iterable[Rule]) -> list[Alert]
     out: dict[str, Alert] = {}
     for match in matches:
         rule = by_id[match.rule_id]
+        if not rule.generate:
+            continue
         tactics, techniques = attack_from_tags(rule.tags)
         uid = alert_uid(match.rule_id, match.event_uid)
         when = match.time.astimezone(dt.UTC).isoformat() if isinstance(match.time, dt.datetime) else None
@@ -146,6 +176,55 @@ def build_alerts(matches: Iterable[Match], rules: Iterable[Rule]) -> list[Alert]
                 user=match.user,
                 src_ip=match.src_ip,
                 dst_ip=match.dst_ip,
+            ),
+        )
+    return list(out.values())
+
+
+def correlation_key(rule_id: str, group: Iterable[tuple[str, str | None]]) -> str:
+    """The correlation's identity for incident grouping: its rule and group-by values (hashed if long)."""
+    text = rule_id + "|" + "|".join(f"{name}={value}" for name, value in group)
+    if len(text) <= _KEY_LIMIT:
+        return text
+    return f"{rule_id}|sha256={hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _common(values: Iterable[str | None]) -> str | None:
+    """The one value all evidence events share, else None (an entity the whole window is about)."""
+    distinct = set(values)
+    return next(iter(distinct)) if len(distinct) == 1 else None
+
+
+def correlation_alerts(hits: Iterable[CorrelationHit], rules: Iterable[Rule]) -> list[Alert]:
+    """One alert per correlation episode; its uid hashes the rule, the group and the first event."""
+    by_id = {r.id: r for r in rules}
+    out: dict[str, Alert] = {}
+    for hit in hits:
+        rule = by_id[hit.rule_id]
+        tactics, techniques = attack_from_tags(rule.tags)
+        key = correlation_key(rule.id, hit.group)
+        evidence = hit.event_uids
+        uid = alert_uid(rule.id, f"{key}\x00{evidence[0]}")
+        last = hit.matches[-1].time
+        when = last.astimezone(dt.UTC).isoformat() if isinstance(last, dt.datetime) else None
+        out.setdefault(
+            uid,
+            Alert(
+                uid=uid,
+                rule_id=rule.id,
+                rule_title=rule.title,
+                level=rule.level,
+                time=when,
+                event_uid=evidence[0],
+                source=",".join(sorted({m.source for m in hit.matches})),
+                tactics=tuple(t["name"].lower().replace(" ", "_") for t in tactics),
+                techniques=tuple(t["uid"] for t in techniques),
+                host=_common(m.host for m in hit.matches),
+                user=_common(m.user for m in hit.matches),
+                src_ip=_common(m.src_ip for m in hit.matches),
+                dst_ip=_common(m.dst_ip for m in hit.matches),
+                evidence=evidence,
+                correlation_key=key,
             ),
         )
     return list(out.values())

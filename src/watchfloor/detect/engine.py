@@ -4,6 +4,10 @@ Rules are grouped by the view their logsource reads; each group is evaluated by 
 possible (bounded by the number of distinct predicates), each statement scanning the view once and
 computing every distinct predicate once (see `compile_sql`); the rules' boolean structure is then
 evaluated over the returned Arrow batches (`evaluate`). The result is the list of (rule, event) matches.
+
+Correlation rules need more of the events their base rules matched (the `group-by` and `value_count`
+fields): those columns are fetched afterwards by one statement per view, for the matched events only,
+and carried on each `Match` as `values`.
 """
 
 from __future__ import annotations
@@ -11,26 +15,36 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from sigma.rule import SigmaRule
 
+from watchfloor.detect.compile_sql import OCSF as OCSF_COLUMN
 from watchfloor.detect.compile_sql import SqlCompiler, quote_ident, sql_string
-from watchfloor.detect.errors import RuleError
+from watchfloor.detect.errors import RuleError, UnsupportedRule
 from watchfloor.detect.evaluate import Program, evaluate, program
 from watchfloor.detect.ir import Leaf, Node, leaves
 from watchfloor.detect.loader import Rule
+from watchfloor.detect.logsource import Target, resolve_logsource
 from watchfloor.store import DuckDBEventStore
 
-__all__ = ["Match", "ScanStats", "match_rules", "validate_for_duckdb"]
+__all__ = ["Match", "ScanStats", "correlation_fields", "match_rules", "validate_for_duckdb"]
 
 #: Distinct predicates per statement: large enough to share scans, small enough to plan quickly.
 MAX_LEAVES = 4000
 #: Rows per Arrow batch read back from the scan.
 BATCH_ROWS = 65_536
 _ENTITY_COLUMNS = ("uid", "time", "host", "user_name", "src_ip", "dst_ip")
+#: Names a correlation may group by when the view has no such column: the normalized entities.
+_OCSF_FIELDS = {
+    "src_ip": "src_endpoint_ip",
+    "dst_ip": "dst_endpoint_ip",
+    "host": "device_hostname",
+    "user": "actor_user_name",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +59,14 @@ class Match:
     src_ip: str | None = None
     dst_ip: str | None = None
     source: str = ""
+    values: tuple[tuple[str, str | None], ...] = ()
+
+    def value(self, name: str) -> str | None:
+        """A fetched field of the event (see `correlation_fields`), None when absent or not fetched."""
+        for key, value in self.values:
+            if key == name:
+                return value
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +100,79 @@ def _chunks(rules: list[Rule], max_leaves: int) -> list[tuple[list[Rule], list[L
     return out
 
 
+def correlation_fields(rules: Sequence[Rule]) -> dict[str, tuple[str, ...]]:
+    """For each base rule of an active correlation, the fields its matches must carry."""
+    needs: dict[str, dict[str, None]] = defaultdict(dict)
+    for rule in rules:
+        if rule.status == "active" and rule.correlation is not None:
+            for base in rule.correlation.rules:
+                needs[base].update(dict.fromkeys(rule.correlation.fields_of(base)))
+    return {rule_id: tuple(fields) for rule_id, fields in needs.items() if fields}
+
+
+def _field_sql(rule: Rule, name: str, compiler: SqlCompiler) -> str:
+    """SQL reading a rule's Sigma field in its view: the columns of its logsource variants, in order."""
+    columns: list[str] = []
+    if isinstance(rule.sigma, SigmaRule):
+        logsource = rule.sigma.logsource
+        try:
+            target: Target | None = resolve_logsource(
+                logsource.product, logsource.category, logsource.service
+            )
+        except UnsupportedRule:
+            target = None
+        for variant in target.variants if target else ():
+            mapped = variant.column(name)
+            column = compiler.column(mapped) if mapped else None
+            if column and column not in columns:
+                columns.append(column)
+    if not columns and compiler.column(name):
+        columns.append(str(compiler.column(name)))
+    parts = [f"CAST({quote_ident(c)} AS VARCHAR)" for c in columns]
+    if not parts and name.lower() in _OCSF_FIELDS:
+        parts.append(f"CAST({OCSF_COLUMN}.{_OCSF_FIELDS[name.lower()]} AS VARCHAR)")
+    if not parts:
+        return "CAST(NULL AS VARCHAR)"
+    return parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+
+
+def _attach_fields(
+    connection: duckdb.DuckDBPyConnection,
+    compiler: SqlCompiler,
+    matches: list[Match],
+    by_id: dict[str, Rule],
+    needs: dict[str, tuple[str, ...]],
+) -> list[Match]:
+    """The matches with `values` filled from the view, fetched in one statement for matched events."""
+    wanted = [m for m in matches if m.rule_id in needs]
+    if not wanted:
+        return matches
+    exprs: dict[str, int] = {}
+    slots: dict[tuple[str, str], int] = {}
+    for rule_id in {m.rule_id for m in wanted}:
+        for name in needs[rule_id]:
+            slots[(rule_id, name)] = exprs.setdefault(_field_sql(by_id[rule_id], name, compiler), len(exprs))
+    connection.register("wf_matched", pa.table({"uid": sorted({m.event_uid for m in wanted})}))
+    try:
+        selected = "".join(f", {expr} AS f{i}" for expr, i in exprs.items())
+        rows = connection.execute(
+            f"SELECT {OCSF_COLUMN}.metadata_uid{selected} FROM {quote_ident(compiler.view)} "
+            f"WHERE {OCSF_COLUMN}.metadata_uid IN (SELECT uid FROM wf_matched)"
+        ).fetchall()
+    finally:
+        connection.unregister("wf_matched")
+    found = {row[0]: row[1:] for row in rows}
+    out: list[Match] = []
+    for match in matches:
+        row = found.get(match.event_uid)
+        if match.rule_id not in needs or row is None:
+            out.append(match)
+            continue
+        values = tuple((name, row[slots[(match.rule_id, name)]]) for name in needs[match.rule_id])
+        out.append(replace(match, values=values))
+    return out
+
+
 def match_rules(
     store: DuckDBEventStore,
     rules: Sequence[Rule],
@@ -91,6 +186,8 @@ def match_rules(
             groups[rule.source].append(rule)
     matches: list[Match] = []
     statements: dict[str, int] = {}
+    needs = correlation_fields(rules)
+    by_id = {rule.id: rule for rule in rules}
     connection = store.connect()
     try:
         views = {row[0] for row in connection.execute("SELECT view_name FROM duckdb_views()").fetchall()}
@@ -100,6 +197,7 @@ def match_rules(
                 continue
             columns = [row[0] for row in connection.execute(f"DESCRIBE {quote_ident(source)}").fetchall()]
             compiler = SqlCompiler(source, columns)
+            found: list[Match] = []
             for chunk, leaf_list in _chunks(group, max_leaves):
                 statements[source] = statements.get(source, 0) + 1
                 positions = {leaf: i for i, leaf in enumerate(leaf_list)}
@@ -107,9 +205,13 @@ def match_rules(
                 try:
                     reader = connection.sql(compiler.scan(leaf_list, where)).to_arrow_reader(BATCH_ROWS)
                     for batch in _rebatch(reader):
-                        matches.extend(_batch_matches(batch, programs, source))
+                        found.extend(_batch_matches(batch, programs, source))
                 except duckdb.Error as exc:
                     raise RuleError(f"detection over {source} failed: {str(exc).splitlines()[0]}") from exc
+            try:
+                matches.extend(_attach_fields(connection, compiler, found, by_id, needs))
+            except duckdb.Error as exc:
+                raise RuleError(f"correlation fields of {source}: {str(exc).splitlines()[0]}") from exc
     finally:
         connection.close()
     return matches, ScanStats(statements, sum(len(g) for g in groups.values()))

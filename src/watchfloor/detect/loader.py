@@ -4,12 +4,17 @@ pySigma parses and validates each document; a file that is not YAML is reported 
 other files still load. A rule is compiled here into the engine-neutral plan for its logsource; the
 query engine may then refuse parts of it (`validate`), which also makes it unsupported with a reason.
 A rule is never kept as one that silently matches nothing.
+
+Correlation rules are compiled once every detection rule is: they are active only when all the rules
+they reference are. As in pySigma, a base rule referenced by an active correlation without
+`generate: true` still runs (its matches feed the correlation) but raises no alerts of its own
+(`Rule.generate` is False).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,7 @@ from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
 from watchfloor.detect.convert import Placeholders, rule_predicate
-from watchfloor.detect.correlate import check_correlation
+from watchfloor.detect.correlate import Correlation, compile_correlation
 from watchfloor.detect.errors import RuleError, UnsupportedRule
 from watchfloor.detect.ir import Const, Node, all_of, any_of
 from watchfloor.detect.logsource import resolve_logsource
@@ -47,6 +52,8 @@ class Rule:
     source: str | None = None
     kind: str = "detection"
     plan: Node | None = None
+    correlation: Correlation | None = None
+    generate: bool = True
     sigma: SigmaRule | SigmaCorrelationRule | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -62,6 +69,8 @@ class Rule:
         }
         if self.reason:
             out["reason"] = self.reason
+        if not self.generate:
+            out["generate"] = False
         return out
 
 
@@ -125,6 +134,12 @@ def _rule_path(rule: SigmaRule | SigmaCorrelationRule | SigmaFilter, fallback: s
     return str(source.path) if source is not None and source.path is not None else fallback
 
 
+def _rule_id(sigma: SigmaRule | SigmaCorrelationRule, path: str | None = None) -> str:
+    """A rule's Watchfloor id: its Sigma id, else its name, else file and title."""
+    origin = path if path is not None else _rule_path(sigma, "<unknown>")
+    return str(sigma.id) if sigma.id else (sigma.name or f"{origin}:{sigma.title}")
+
+
 def _make_rule(
     sigma: SigmaRule | SigmaCorrelationRule,
     path: str,
@@ -132,7 +147,7 @@ def _make_rule(
     placeholders: Placeholders | None,
     validate: Validator | None,
 ) -> Rule:
-    rule_id = str(sigma.id) if sigma.id else (sigma.name or f"{path}:{sigma.title}")
+    rule_id = _rule_id(sigma, path)
     common: dict[str, Any] = {
         "id": rule_id,
         "title": sigma.title or rule_id,
@@ -151,11 +166,10 @@ def _make_rule(
         return Rule(status="disabled", reason=why, **common)
     if isinstance(sigma, SigmaCorrelationRule):
         try:
-            check_correlation(sigma)
+            correlation = compile_correlation(sigma, _rule_id)
         except UnsupportedRule as exc:
             return Rule(status="unsupported", reason=exc.message, **common)
-        # Never listed as active while `detect` cannot run it: that would silently match nothing.
-        return Rule(status="unsupported", reason="correlation rules are parsed but not run yet", **common)
+        return Rule(status="active", correlation=correlation, **common)
     try:
         source, node = compile_detection(sigma, placeholders)
         if validate is not None:
@@ -213,4 +227,26 @@ def load_rules(
             except SigmaError as exc:
                 sigma.errors.append(exc)
         rules.append(_make_rule(sigma, origin, off, placeholders, validate))
-    return LoadResult(tuple(rules), tuple(errors))
+    return LoadResult(tuple(_link_correlations(rules)), tuple(errors))
+
+
+def _link_correlations(rules: list[Rule]) -> list[Rule]:
+    """Correlations whose base rules are not all active become unsupported; silenced bases are marked."""
+    by_id = {r.id: r for r in rules}
+    silenced: set[str] = set()
+    out: list[Rule] = []
+    for rule in rules:
+        spec = rule.correlation
+        if spec is not None and rule.status == "active":
+            missing = [
+                by_id.get(i) for i in spec.rules if by_id.get(i) is None or by_id[i].status != "active"
+            ]
+            if missing:
+                first = missing[0]
+                why = "is not loaded" if first is None else f"is {first.status}"
+                name = "a referenced rule" if first is None else f"referenced rule {first.id}"
+                rule = replace(rule, status="unsupported", reason=f"{name} {why}", correlation=None)
+            elif isinstance(rule.sigma, SigmaCorrelationRule) and not rule.sigma.generate:
+                silenced.update(spec.rules)
+        out.append(rule)
+    return [replace(r, generate=False) if r.id in silenced else r for r in out]

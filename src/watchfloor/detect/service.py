@@ -1,6 +1,8 @@
 """One detection run: load the rules, scan the store, record new alerts.
 
 The CLI, the demo and (later) the scheduler call this, so a run means the same thing wherever it starts.
+Correlation rules are evaluated over the run's base-rule matches after the scan; their alerts follow the
+plain ones.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchfloor.detect.alerts import Alert, AlertStore, build_alerts
+from watchfloor.detect.alerts import Alert, AlertStore, build_alerts, correlation_alerts
+from watchfloor.detect.correlate_window import correlate
 from watchfloor.detect.engine import match_rules, validate_for_duckdb
 from watchfloor.detect.library import RuleLibrary
 from watchfloor.detect.loader import LoadResult, load_rules
@@ -55,4 +58,5 @@ def run_detection(
         loaded = load_rules([rules_path], library.disabled(), library.placeholders, validate_for_duckdb)
     matches, stats = match_rules(store, loaded.rules, since)
     alerts = build_alerts(matches, loaded.rules)
+    alerts += correlation_alerts(correlate(matches, loaded.rules), loaded.rules)
     return DetectionRun(loaded, sum(stats.statements.values()), len(matches), alerts, alert_store.add(alerts))
