@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import corpus
+from watchfloor.errors import StoreError
 from watchfloor.events import EventBatch, Quarantined
 from watchfloor.ingest import FormatRegistry, ingest_paths
 from watchfloor.ingest.formats import _json
@@ -274,3 +277,84 @@ def test_batch_builder_and_flatten_match_the_reference_on_sparse_records() -> No
     assert batch.fields.column_names == names
     assert batch.fields.to_pylist() == [{n: row.get(n) for n in names} for row in expected]
     assert batch.positions.to_pylist() == list(range(300))
+
+
+def _small_inputs(folder: Path) -> dict[str, int]:
+    """Small JSON-lines inputs of one source with differing columns, including case-only clashes."""
+    folder.mkdir()
+    counts: dict[str, int] = {}
+    rng = random.Random(11)
+    for n in range(12):
+        rows = []
+        for i in range(1 + n % 4):
+            row: dict[str, object] = {"timestamp": f"2024-05-{1 + n % 2:02d}T10:{n:02d}:{i:02d}Z", "n": n}
+            row[("Status", "status", "STATUS")[n // 4]] = f"s{n}-{i}"  # DuckDB folds case
+            row[f"only_{n % 5}"] = rng.choice(["a", "b", ""])
+            rows.append(row)
+        (folder / f"in-{n:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        counts[f"in-{n:02d}.jsonl"] = len(rows)
+    return counts
+
+
+def _stored(store: DuckDBEventStore) -> list[dict[str, Any]]:
+    return store.query(
+        "SELECT * EXCLUDE (ocsf), ocsf.* EXCLUDE (metadata_uid, metadata_logged_time) FROM json "
+        "ORDER BY ocsf.metadata_origin, ocsf.metadata_origin_position"
+    ).to_pylist()
+
+
+def test_small_inputs_are_written_together_with_exact_counts(tmp_path: Path) -> None:
+    counts = _small_inputs(tmp_path / "in")
+    together = DuckDBEventStore(tmp_path / "together")
+    summary = ingest_paths([tmp_path / "in"], together, tmp_path / "q1", format_name="json", batch_size=6)
+    assert {Path(f.path).name: f.events for f in summary.files} == counts
+    assert not summary.errors and summary.by_source == {"json": sum(counts.values())}
+    apart = DuckDBEventStore(tmp_path / "apart")
+    for path in sorted((tmp_path / "in").iterdir()):  # one run per input: nothing is held across inputs
+        ingest_paths([path], apart, tmp_path / "q2", format_name="json", batch_size=6)
+    files = sorted((tmp_path / "together").rglob("*.parquet"))
+    assert len(files) < len(sorted((tmp_path / "apart").rglob("*.parquet")))
+    assert all(pq.ParquetFile(f).metadata.num_rows <= 6 for f in files)
+    for f in files:  # a file never holds two names that differ only in case
+        names = [n.casefold() for n in pq.ParquetFile(f).schema_arrow.names]
+        assert len(names) == len(set(names))
+    assert _stored(together) == _stored(apart)
+
+
+class _FailingSink:
+    """Stores through a real store, but fails any table holding an event that contains `boom`."""
+
+    def __init__(self, store: DuckDBEventStore) -> None:
+        self.store = store
+        self.calls: list[int] = []
+
+    def append(self, table: pa.Table) -> int:
+        self.calls.append(table.num_rows)
+        raw = pc.struct_field(table.column("ocsf"), "raw_data")
+        if pc.any(pc.match_substring(raw, "boom")).as_py():
+            raise StoreError("disk on fire")
+        return self.store.append(table)
+
+
+def test_a_failed_write_is_reported_on_each_input_in_it(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sizes = {"a.jsonl": 2, "b.jsonl": 2, "c.jsonl": 3, "d.jsonl": 1}
+    for name, size in sizes.items():
+        marker = "boom" if name == "b.jsonl" else "ok"
+        lines = [json.dumps({"timestamp": "2024-05-01T00:00:00Z", "v": f"{marker}{i}"}) for i in range(size)]
+        (folder / name).write_text("\n".join(lines) + "\n")
+    sink = _FailingSink(DuckDBEventStore(tmp_path / "events"))
+    summary = ingest_paths([folder], sink, tmp_path / "q", format_name="json", batch_size=4)
+    assert sink.calls == [4, 4]  # a+b together (failed), then c+d together
+    results = {Path(f.path).name: f for f in summary.files}
+    assert [(n, results[n].events) for n in sizes] == [
+        ("a.jsonl", 0),
+        ("b.jsonl", 0),
+        ("c.jsonl", 3),
+        ("d.jsonl", 1),
+    ]
+    assert all("disk on fire" in (results[n].error or "") for n in ("a.jsonl", "b.jsonl"))
+    assert results["c.jsonl"].error is None and results["d.jsonl"].error is None
+    assert summary.by_source == {"json": 4}
+    assert sink.store.query("SELECT count(*) AS n FROM events").to_pylist() == [{"n": 4}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from watchfloor.errors import QueryError
@@ -65,3 +66,26 @@ def test_retention_drops_old_days_only(tmp_path: Path) -> None:
     cutoff = (today - dt.timedelta(days=30)).strftime("%Y-%m-%d")
     assert store.drop_before(cutoff) == 1
     assert store.query("SELECT count(*) AS n FROM events").to_pylist() == [{"n": 1}]
+
+
+def test_encoding_follows_cardinality_and_keeps_values(tmp_path: Path) -> None:
+    """Repetitive columns get dictionaries, per-event ones plain pages; values read back unchanged."""
+    rows = [
+        {
+            "timestamp": f"2024-01-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "host": f"ws{i % 7}",
+            "guid": f"g-{i:06d}",
+        }
+        for i in range(3000)
+    ]
+    store = DuckDBEventStore(tmp_path / "events")
+    _store_lines(store, "alpha", rows)
+    [path] = list((tmp_path / "events").rglob("*.parquet"))
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    columns = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert "RLE_DICTIONARY" in columns["host"].encodings
+    assert "RLE_DICTIONARY" not in columns["guid"].encodings
+    assert not columns["ocsf.raw_data"].is_stats_set  # min/max of unique text never prunes
+    assert columns["ocsf.time"].is_stats_set and columns["host"].is_stats_set
+    stored = store.query("SELECT timestamp, host, guid FROM alpha ORDER BY ocsf.metadata_origin_position")
+    assert stored.to_pylist() == rows

@@ -89,6 +89,7 @@ def ingest_paths(
     forced = None if format_name == "auto" else formats.get(format_name)
     summary = IngestSummary()
     quarantine = QuarantineWriter(quarantine_dir)
+    writes = _Coalescer(sink, summary, batch_size)
     try:
         for source in iter_inputs(list(paths)):
             result = FileResult(source.name)
@@ -109,17 +110,151 @@ def ingest_paths(
                             quarantine.write(item)
                             result.quarantined += 1
                         elif table is not None:
-                            stored = sink.append(table)
-                            result.events += stored
-                            summary.by_format[fmt.name] += stored
-                            summary.by_source[item.source] += stored
+                            writes.add(_Held(result, fmt.name, item.source, table))
             except WatchfloorError as exc:
                 result.error = str(exc)
             except (OSError, ValueError, UnicodeError) as exc:
                 result.error = f"{source.name}: cannot read as {fmt.name}: {exc}"
+        writes.flush_all()
     finally:
         quarantine.close()
     return summary
+
+
+#: Bytes of stored-form tables held back at most, across sources, before they are written.
+HOLD_BYTES = 32 << 20
+#: Columns a group of held tables may span (inputs with different fields are padded with nulls).
+MAX_COLUMNS = 160
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """One batch in its stored form, waiting to be written with its neighbours."""
+
+    result: FileResult
+    format: str
+    source: str
+    table: pa.Table
+
+
+@dataclass(slots=True, eq=False)  # compared by identity: two groups may hold equal tables
+class _Group:
+    """Held batches of one source whose columns can share a file: same types, no case-only clashes."""
+
+    items: list[_Held] = field(default_factory=list)
+    types: dict[str, pa.DataType] = field(default_factory=dict)
+    folded: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    nbytes: int = 0
+
+    def accepts(self, table: pa.Table) -> bool:
+        """Whether `table` can join without changing any value or any column's type or name.
+
+        DuckDB matches column names case-insensitively, so `Status` and `status` in one file would
+        clash where two files keep them apart; a type that differs by name would need a cast; and a
+        union of too many columns would cost more in null padding than the write it saves.
+        """
+        names = table.column_names
+        if len(set(names)) != len(names):
+            return False
+        if len(self.types) + sum(1 for n in names if n not in self.types) > MAX_COLUMNS:
+            return False  # every held table is padded to the union: bound its width
+        for name, kind in zip(names, table.schema.types, strict=True):
+            known = self.types.get(name)
+            if known is not None and known != kind:
+                return False
+            if self.folded.get(name.casefold(), name) != name:
+                return False
+        return True
+
+    def add(self, held: _Held) -> None:
+        """Hold one more batch (`accepts` said yes)."""
+        self.items.append(held)
+        for name, kind in zip(held.table.column_names, held.table.schema.types, strict=True):
+            self.types.setdefault(name, kind)
+            self.folded.setdefault(name.casefold(), name)
+        self.rows += held.table.num_rows
+        self.nbytes += held.table.nbytes
+
+    def combined(self) -> pa.Table:
+        """Every held table over the union of their columns (missing ones null), without copying."""
+        schema = pa.schema(list(self.types.items()))
+        if len(self.items) == 1:
+            return self.items[0].table
+        tables = []
+        for held in self.items:
+            table = held.table
+            columns = dict(zip(table.column_names, table.columns, strict=True))
+            tables.append(
+                pa.Table.from_arrays(
+                    [
+                        columns[f.name] if f.name in columns else pa.nulls(table.num_rows, f.type)
+                        for f in schema
+                    ],
+                    schema=schema,
+                )
+            )
+        return pa.concat_tables(tables)
+
+
+class _Coalescer:
+    """Writes the stored form of small batches from consecutive inputs together.
+
+    A folder of small files (EVTX exports average 17 events) would otherwise cost one Parquet file,
+    and its fixed setup, per input and day. Batches of one source are held in a few groups (a batch
+    joins the first group it fits, see `_Group.accepts`) until a group has `batch_size` rows or all
+    groups `HOLD_BYTES`; each group is written in one `append`, which still splits it by day. Counts go
+    to each input only once its rows are stored, exactly as many as it gave; a failed write is reported
+    on every input whose rows were in it.
+    """
+
+    #: Groups held per source at most; the oldest is written to make room.
+    GROUPS = 8
+
+    def __init__(self, sink: EventSink, summary: IngestSummary, batch_size: int) -> None:
+        self._sink = sink
+        self._summary = summary
+        self._batch_size = batch_size
+        self._groups: dict[str, list[_Group]] = {}
+
+    def add(self, held: _Held) -> None:
+        """Hold a batch, writing what must go first to keep within the bounds."""
+        groups = self._groups.setdefault(held.source, [])
+        group = next((g for g in groups if g.accepts(held.table)), None)
+        if group is not None and group.rows + held.table.num_rows > self._batch_size:
+            self._write(groups, group)
+            group = None
+        if group is None:
+            if len(groups) >= self.GROUPS:
+                self._write(groups, groups[0])
+            group = _Group()
+            groups.append(group)
+        group.add(held)
+        if group.rows >= self._batch_size:
+            self._write(groups, group)
+        elif sum(g.nbytes for gs in self._groups.values() for g in gs) > HOLD_BYTES:
+            self.flush_all()
+
+    def flush_all(self) -> None:
+        """Write everything held."""
+        for groups in self._groups.values():
+            while groups:
+                self._write(groups, groups[0])
+
+    def _write(self, groups: list[_Group], group: _Group) -> None:
+        groups.remove(group)
+        try:
+            self._sink.append(group.combined())
+        except (WatchfloorError, OSError, ValueError) as exc:
+            for held in group.items:
+                reason = f"{held.result.path}: events not stored: {exc}"
+                held.result.error = reason if held.result.error is None else f"{held.result.error}; {reason}"
+            return
+        for held in group.items:
+            rows = held.table.num_rows
+            held.result.events += rows
+            self._summary.by_format[held.format] += rows
+            self._summary.by_source[held.source] += rows
 
 
 Prepared = tuple[EventBatch | Quarantined, pa.Table | None]

@@ -272,7 +272,14 @@ class _Pending:
     _rows: dict[str, int] = field(default_factory=dict)
 
     def add(self, target: str, fields: pa.Table, raw: pa.Array, positions: pa.Array) -> Iterator[EventBatch]:
-        """Queue rows; yield every batch that is now full."""
+        """Queue rows; yield every batch that is now full.
+
+        A whole block with nothing queued before it goes out as it is: concatenating blocks would
+        copy every raw line once more, and the pipeline writes consecutive batches together anyway.
+        """
+        if not self._rows.get(target) and 0 < fields.num_rows <= self.batch_size:
+            yield EventBatch(target, self.format, self.path, fields, raw, positions)
+            return
         self._parts.setdefault(target, []).append((fields, raw, positions))
         self._rows[target] = self._rows.get(target, 0) + fields.num_rows
         while self._rows[target] >= self.batch_size:
@@ -402,7 +409,9 @@ class JsonFamilyFormat:
         with ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="watchfloor-json") as pool:
             for block in iter_blocks(source, BLOCK_SIZE):
                 ahead.append((block, pool.submit(_scan, block, parser.declared())))
-                if len(ahead) > PARSE_THREADS:
+                # The first block alone until it is done: it declares the text fields, which spares
+                # the next blocks the repeated reads that discovering them costs.
+                if len(ahead) > (PARSE_THREADS if first > 1 else 0):
                     done, job = ahead.popleft()
                     first += yield from self._read_block(parser, pending, source, first, done, job.result())
             while ahead:
