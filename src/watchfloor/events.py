@@ -73,12 +73,10 @@ def to_text(value: Any) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return (
-            repr(value)
-            if isinstance(value, float) and not value.is_integer()
-            else str(int(value) if isinstance(value, float) else value)
-        )
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):  # 4688.0 is written "4688", as the producer most likely meant
+        return str(int(value)) if value.is_integer() else repr(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
