@@ -14,13 +14,17 @@ Sysmon/Security event id set per category, a channel per service); rules the bac
 are skipped and counted. Rule loading and conversion are reported apart from detection.
 
 Each measured phase runs in a fresh child process, so that its peak RSS is its own.
-Usage: `python bench/detect.py [--events N] [--out DIR] [--keep]`.
+The generated events come from `detect_events.generate` (nine Sysmon event kinds, about half the
+command lines distinct, a few attacker command lines). Each phase also reports its CPU seconds and the
+1-minute load average (the machine is shared).
+Usage: `python bench/detect.py [--events N] [--engine arrow|sql] [--no-baseline] [--out DIR] [--keep]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import shutil
@@ -34,6 +38,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 CORPORA = HERE.parent.parent / "shared" / "corpora"
 PACKS = ("rules", "rules-threat-hunting", "rules-emerging-threats")
+#: `arrow` (in-process multi-pattern evaluator, `detect/arrow_match.py`) or `sql` (one DuckDB statement
+#: per 4,000 predicates, `detect/engine.py`); set from `--engine`, passed on to the child phases.
+ENGINE = "arrow"
 
 #: Crude logsource conditions for the baseline (what a user without a pipeline would write by hand).
 _LOGSOURCE: dict[str, str] = {
@@ -92,12 +99,31 @@ def _ingest(inputs: list[Path], work: Path) -> tuple[Any, int, float]:
     return store, summary.events, time.perf_counter() - start
 
 
-def _detect(store: Any, rules: list[Any]) -> tuple[int, int, float]:
-    from watchfloor.detect import match_rules
+DETECT_CPU: list[float] = []  # CPU seconds of each `_detect` call in this process
 
+
+def _detect(store: Any, rules: list[Any]) -> tuple[int, int, float]:
+    cpu = time.process_time()
+    try:
+        return _detect_timed(store, rules)
+    finally:
+        DETECT_CPU.append(time.process_time() - cpu)
+
+
+def _detect_timed(store: Any, rules: list[Any]) -> tuple[int, int, float]:
     start = time.perf_counter()
-    matches, stats = match_rules(store, rules)
-    return len(matches), stats.rules, time.perf_counter() - start
+    if ENGINE == "sql":
+        from watchfloor.detect import match_rules
+
+        matches, stats = match_rules(store, rules, engine="sql")
+        return len(matches), stats.rules, time.perf_counter() - start
+    from watchfloor.detect.arrow_match import match_view
+
+    with store.open_reader() as reader:
+        found = match_view(
+            reader, "windows", [r for r in rules if r.status == "active" and r.source == "windows"]
+        )
+    return len(found), len(rules), time.perf_counter() - start
 
 
 def _phase_wf_evtx(work: Path) -> dict[str, Any]:
@@ -212,13 +238,17 @@ PHASES = {
 
 
 def _child(phase: str, work: Path) -> None:
+    cpu = time.process_time()
     result = PHASES[phase](work)
     result["peak_rss_mib"] = _peak_mib()
+    result["cpu_s"] = time.process_time() - cpu
+    result["detect_cpu_s"] = sum(DETECT_CPU)
+    result["load_avg_1m"] = os.getloadavg()[0]
     print(json.dumps(result))
 
 
 def _run(phase: str, work: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--phase", phase, "--work", str(work)]
+    cmd = [sys.executable, __file__, "--phase", phase, "--work", str(work), "--engine", ENGINE]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"phase {phase} failed:\n{done.stderr[-4000:]}")
@@ -232,7 +262,12 @@ def _rate(result: dict[str, Any]) -> float:
     return float(result["events"]) / max(float(result["seconds"]), 1e-9)
 
 
-def _report(label: str, wf: dict[str, Any], base: dict[str, Any]) -> None:
+def _report(label: str, wf: dict[str, Any], base: dict[str, Any] | None) -> None:
+    if base is None:
+        cpu, load = wf["detect_cpu_s"], wf["load_avg_1m"]
+        print(f"{label}: {wf['events']:,} events | Watchfloor ({ENGINE}) {_rate(wf):,.0f} ev/s, "
+              f"{cpu:.1f} detection CPU s, load {load:.1f}, peak {wf['peak_rss_mib']:.0f} MiB")  # fmt: skip
+        return
     ratio = _rate(wf) / max(_rate(base), 1e-9)
     print(
         f"{label}: {wf['events']:,} events | Watchfloor {_rate(wf):,.0f} ev/s, {wf['rules_ran']} rules, "
@@ -249,14 +284,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="generated events (default 1M)")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="work folder (default bench/out)")
     parser.add_argument("--keep", action="store_true", help="keep the generated data and stores")
+    parser.add_argument("--engine", choices=("arrow", "sql"), default="arrow", help="Watchfloor engine")
+    parser.add_argument("--no-baseline", action="store_true", help="skip pySigma's SQLite backend")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global ENGINE
+    ENGINE = args.engine
     if args.phase:
         _child(args.phase, args.work)
         return
     sys.path.insert(0, str(HERE))
-    from ingest_jsonl import generate
+    from detect_events import generate
 
     evtx_work = args.out / "detect_evtx"
     gen_work = args.out / f"detect_gen_{args.events}"
@@ -268,12 +307,12 @@ def main() -> None:
         print("(a) EVTX corpora", flush=True)
         end_to_end = _run("wf_evtx", evtx_work)
         stored = _run("wf_stored", evtx_work)
-        base = _run("sqlite", evtx_work)
+        base = None if args.no_baseline else _run("sqlite", evtx_work)
         print(f"(b) {args.events:,} generated events", flush=True)
         generate(gen_work / "events.jsonl", args.events)
         _run("ingest_gen", gen_work)
         gen_stored = _run("wf_stored", gen_work)
-        gen_base = _run("sqlite", gen_work)
+        gen_base = None if args.no_baseline else _run("sqlite", gen_work)
         _report("(a) EVTX end to end", end_to_end, base)
         _report("(a) EVTX from stored", stored, base)
         _report("(b) generated from stored", gen_stored, gen_base)

@@ -70,6 +70,8 @@ def test_rules_detect_alerts(tmp_path: Path) -> None:
         cli, [*args, "rules", "test", str(rules_dir / "whoami.yml"), str(sample), "--json"]
     )
     assert json.loads(tested.output)[0]["matches"] == 1
+    untested = runner.invoke(cli, [*args, "rules", "test"])  # the library's rules carry no samples
+    assert untested.exit_code == 0 and "0 rules tested" in untested.output
 
     for _ in range(2):  # detection twice: still one alert
         ran = runner.invoke(cli, [*args, "detect", "--json"])

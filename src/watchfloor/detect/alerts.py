@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,7 @@ class Alert:
     dst_ip: str | None = None
     evidence: tuple[str, ...] = ()
     correlation_key: str | None = None
+    enrichments: tuple[tuple[str, str], ...] = ()  # (name, value): context such as threat intel
 
     @property
     def event_uids(self) -> tuple[str, ...]:
@@ -141,6 +143,8 @@ class Alert:
         }
         if self.correlation_key is not None:
             doc["correlation_key"] = self.correlation_key
+        if self.enrichments:
+            doc["enrichments"] = [{"name": name, "value": value} for name, value in self.enrichments]
         return doc
 
 
@@ -230,12 +234,51 @@ def correlation_alerts(hits: Iterable[CorrelationHit], rules: Iterable[Rule]) ->
     return list(out.values())
 
 
+_FILE_LOCKS: dict[Path, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.Lock:
+    """One lock per alerts file in this process: detection and intel threads append to the same file."""
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
 class AlertStore:
-    """Alerts of an installation: `<data>/alerts/alerts.jsonl`, append-only, one finding per line."""
+    """Alerts of an installation: `<data>/alerts/alerts.jsonl`, append-only, one finding per line.
+
+    `add` is safe from several threads of one process (a lock per file), and it reads only what was
+    appended since its last call to learn the stored ids, so streaming detection does not re-read a
+    growing file on every batch.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / "alerts.jsonl"
+        self._known: set[str] = set()
+        self._offset = 0
+
+    def _learn(self) -> set[str]:
+        """The ids stored so far, read incrementally (from the start again if the file was replaced)."""
+        if not self.path.is_file():
+            self._known, self._offset = set(), 0
+            return self._known
+        if self.path.stat().st_size < self._offset:
+            self._known, self._offset = set(), 0
+        with self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break  # a line still being written by another process: read it next time
+                self._offset += len(raw)
+                if not raw.strip():
+                    continue
+                try:
+                    self._known.add(json.loads(raw)["finding_info"]["uid"])
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    where = Location(str(self.path), field=f"byte {self._offset - len(raw)}")
+                    raise RuleError(f"corrupt alert record: {exc}", where) from exc
+        return self._known
 
     def _docs(self) -> Iterator[dict[str, Any]]:
         if not self.path.is_file():
@@ -255,16 +298,19 @@ class AlertStore:
 
     def add(self, alerts: Iterable[Alert]) -> builtins.list[Alert]:
         """Store alerts not already stored; returns those that were new (for incident management)."""
-        known = {doc["finding_info"]["uid"] for doc in self._docs()}
-        fresh: list[Alert] = []
-        for alert in alerts:
-            if alert.uid not in known:
-                known.add(alert.uid)
-                fresh.append(alert)
-        if not fresh:
+        with _file_lock(self.path):
+            known = self._learn()
+            fresh: list[Alert] = []
+            seen: set[str] = set()
+            for alert in alerts:
+                if alert.uid not in known and alert.uid not in seen:
+                    seen.add(alert.uid)
+                    fresh.append(alert)
+            if not fresh:
+                return fresh
+            self.root.mkdir(parents=True, exist_ok=True)
+            text = "".join(json.dumps(a.to_ocsf(), ensure_ascii=False, default=str) + "\n" for a in fresh)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+            self._learn()  # our own lines: the next call starts after them
             return fresh
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            for alert in fresh:
-                handle.write(json.dumps(alert.to_ocsf(), ensure_ascii=False, default=str) + "\n")
-        return fresh

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from watchfloor.detect.correlate import Correlation
@@ -71,12 +71,17 @@ def _ordered_prefix(spec: Correlation, window: Sequence[Match]) -> int:
     return done
 
 
-def _episodes(spec: Correlation, rule_id: str, group: Group, ordered: list[Match]) -> list[CorrelationHit]:
+def _episodes(
+    spec: Correlation,
+    rule_id: str,
+    group: Group,
+    ordered: list[Match],
+    quiet_until: dt.datetime | None = None,
+) -> list[CorrelationHit]:
     span = dt.timedelta(seconds=spec.timespan)
     hits: list[CorrelationHit] = []
     inside: Counter[Hashable] = Counter()
     start = 0
-    quiet_until: dt.datetime | None = None
     for end, match in enumerate(ordered):
         assert match.time is not None
         key = _key(spec, match)
@@ -99,8 +104,17 @@ def _episodes(spec: Correlation, rule_id: str, group: Group, ordered: list[Match
     return hits
 
 
-def correlate_rule(rule_id: str, spec: Correlation, matches: Iterable[Match]) -> list[CorrelationHit]:
-    """The hits of one correlation over base-rule matches (any order; those without a time are skipped)."""
+def correlate_rule(
+    rule_id: str,
+    spec: Correlation,
+    matches: Iterable[Match],
+    quiet: Mapping[Group, dt.datetime] | None = None,
+) -> list[CorrelationHit]:
+    """The hits of one correlation over base-rule matches (any order; those without a time are skipped).
+
+    `quiet` carries episodes found earlier (streaming): a group is quiet until its time, as if the
+    hit that set it had been found in this run.
+    """
     position = {r: i for i, r in reversed(list(enumerate(spec.rules)))}
     groups: dict[Group, list[Match]] = defaultdict(list)
     for match in matches:
@@ -111,7 +125,7 @@ def correlate_rule(rule_id: str, spec: Correlation, matches: Iterable[Match]) ->
     hits: list[CorrelationHit] = []
     for group, members in sorted(groups.items(), key=lambda item: str(item[0])):
         members.sort(key=lambda m: (m.time, position[m.rule_id], m.event_uid))
-        hits.extend(_episodes(spec, rule_id, group, members))
+        hits.extend(_episodes(spec, rule_id, group, members, (quiet or {}).get(group)))
     return hits
 
 

@@ -8,20 +8,23 @@ evaluated over the returned Arrow batches (`evaluate`). The result is the list o
 Correlation rules need more of the events their base rules matched (the `group-by` and `value_count`
 fields): those columns are fetched afterwards by one statement per view, for the matched events only,
 and carried on each `Match` as `values`.
+
+Everything goes through the store's `ReadSession` contract, never an engine's API; `parts` restricts a
+run to some stored parts (streaming detection evaluates only what was stored since its last run).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from sigma.rule import SigmaRule
 
+from watchfloor.detect.arrow_match import ArrowPlan
 from watchfloor.detect.compile_sql import OCSF as OCSF_COLUMN
 from watchfloor.detect.compile_sql import SqlCompiler, quote_ident, sql_string
 from watchfloor.detect.errors import RuleError, UnsupportedRule
@@ -29,14 +32,20 @@ from watchfloor.detect.evaluate import Program, evaluate, program
 from watchfloor.detect.ir import Leaf, Node, leaves
 from watchfloor.detect.loader import Rule
 from watchfloor.detect.logsource import Target, resolve_logsource
-from watchfloor.store import DuckDBEventStore
+from watchfloor.errors import QueryError
+from watchfloor.store import EventStore, ReadSession
 
 __all__ = ["Match", "ScanStats", "correlation_fields", "match_rules", "validate_for_duckdb"]
 
 #: Distinct predicates per statement: large enough to share scans, small enough to plan quickly.
 MAX_LEAVES = 4000
-#: Rows per Arrow batch read back from the scan.
-BATCH_ROWS = 65_536
+#: Rows per Arrow batch read back from the scan (larger batches share more distinct values).
+BATCH_ROWS = 262_144
+#: Compiled plans kept for reuse (a few views times the library snapshots in use).
+_PLAN_CACHE_SIZE = 16
+_PLANS: dict[tuple[str, tuple[str, ...]], tuple[list[Rule], ArrowPlan]] = {}
+#: Event ids per statement when fetching correlation fields of matched events.
+_UIDS_PER_STATEMENT = 5_000
 _ENTITY_COLUMNS = ("uid", "time", "host", "user_name", "src_ip", "dst_ip")
 #: Names a correlation may group by when the view has no such column: the normalized entities.
 _OCSF_FIELDS = {
@@ -137,7 +146,7 @@ def _field_sql(rule: Rule, name: str, compiler: SqlCompiler) -> str:
 
 
 def _attach_fields(
-    connection: duckdb.DuckDBPyConnection,
+    reader: ReadSession,
     compiler: SqlCompiler,
     matches: list[Match],
     by_id: dict[str, Rule],
@@ -152,34 +161,66 @@ def _attach_fields(
     for rule_id in {m.rule_id for m in wanted}:
         for name in needs[rule_id]:
             slots[(rule_id, name)] = exprs.setdefault(_field_sql(by_id[rule_id], name, compiler), len(exprs))
-    connection.register("wf_matched", pa.table({"uid": sorted({m.event_uid for m in wanted})}))
-    try:
-        selected = "".join(f", {expr} AS f{i}" for expr, i in exprs.items())
-        rows = connection.execute(
+    selected = "".join(f", {expr} AS f{i}" for expr, i in exprs.items())
+    uids = sorted({m.event_uid for m in wanted})
+    found: dict[str, tuple[str | None, ...]] = {}
+    for start in range(0, len(uids), _UIDS_PER_STATEMENT):
+        listed = ", ".join(sql_string(uid) for uid in uids[start : start + _UIDS_PER_STATEMENT])
+        sql = (
             f"SELECT {OCSF_COLUMN}.metadata_uid{selected} FROM {quote_ident(compiler.view)} "
-            f"WHERE {OCSF_COLUMN}.metadata_uid IN (SELECT uid FROM wf_matched)"
-        ).fetchall()
-    finally:
-        connection.unregister("wf_matched")
-    found = {row[0]: row[1:] for row in rows}
+            f"WHERE {OCSF_COLUMN}.metadata_uid IN ({listed})"
+        )
+        for batch in reader.query_batches(sql):
+            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            for uid, *fields in zip(*columns, strict=True):
+                found[uid] = tuple(fields)
     out: list[Match] = []
     for match in matches:
-        row = found.get(match.event_uid)
-        if match.rule_id not in needs or row is None:
+        fetched = found.get(match.event_uid)
+        if match.rule_id not in needs or fetched is None:
             out.append(match)
             continue
-        values = tuple((name, row[slots[(match.rule_id, name)]]) for name in needs[match.rule_id])
+        values = tuple((name, fetched[slots[(match.rule_id, name)]]) for name in needs[match.rule_id])
         out.append(replace(match, values=values))
     return out
 
 
+def _arrow_plan(source: str, group: list[Rule], columns: list[str]) -> ArrowPlan:
+    """The view's plan, reused while the same rule objects run over the same columns.
+
+    Building a plan compiles every pattern of the group (seconds for the SigmaHQ pack), so streaming
+    detection, which runs the same snapshot of the library over batch after batch, must not redo it.
+    The cache keeps the rule objects alive, so identity comparison is safe.
+    """
+    key = (source, tuple(columns))
+    cached = _PLANS.get(key)
+    same = cached is not None and len(cached[0]) == len(group)
+    if cached is not None and same and all(a is b for a, b in zip(cached[0], group, strict=True)):
+        return cached[1]
+    plan = ArrowPlan.for_rules(group, columns)
+    if len(_PLANS) >= _PLAN_CACHE_SIZE:
+        _PLANS.pop(next(iter(_PLANS)))
+    _PLANS[key] = (list(group), plan)
+    return plan
+
+
 def match_rules(
-    store: DuckDBEventStore,
+    store: EventStore,
     rules: Sequence[Rule],
     since: dt.datetime | None = None,
     max_leaves: int = MAX_LEAVES,
+    parts: Collection[str] | None = None,
+    engine: str = "arrow",
 ) -> tuple[list[Match], ScanStats]:
-    """Every (rule, event) match of the active detection rules over the stored events."""
+    """Every (rule, event) match of the active detection rules over the stored events.
+
+    `parts` limits the run to those stored parts (see `EventStore.parts`); None reads everything.
+    `engine` is `arrow` (the in-process multi-pattern evaluator, `arrow_match`) or `sql` (one statement
+    per group of up to `max_leaves` predicates, `compile_sql`); both give the same matches (the tests
+    compare them), `sql` stays as the reference.
+    """
+    if engine not in ("arrow", "sql"):
+        raise ValueError(f"unknown detection engine {engine!r} (arrow or sql)")
     groups: dict[str, list[Rule]] = defaultdict(list)
     for rule in rules:
         if rule.status == "active" and rule.plan is not None and rule.source:
@@ -188,36 +229,43 @@ def match_rules(
     statements: dict[str, int] = {}
     needs = correlation_fields(rules)
     by_id = {rule.id: rule for rule in rules}
-    connection = store.connect()
-    try:
-        views = {row[0] for row in connection.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    if not groups:
+        return matches, ScanStats(statements, 0)
+    with store.open_reader(parts) as reader:
+        views = set(reader.views())
         where = f"ocsf.time >= {sql_string(since.isoformat())}::TIMESTAMPTZ" if since else None
         for source, group in sorted(groups.items()):
             if source not in views:
                 continue
-            columns = [row[0] for row in connection.execute(f"DESCRIBE {quote_ident(source)}").fetchall()]
+            columns = reader.view_columns(source)
             compiler = SqlCompiler(source, columns)
             found: list[Match] = []
-            for chunk, leaf_list in _chunks(group, max_leaves):
+            if engine == "arrow":
+                plan = _arrow_plan(source, group, columns)
+                statements[source] = 1
+                try:
+                    for batch in _rebatch(reader.query_batches(plan.select(source, where), BATCH_ROWS)):
+                        found.extend(Match(*row, source) for row in plan.rows(batch, reader))
+                except QueryError as exc:
+                    raise RuleError(f"detection over {source} failed: {exc}") from exc
+            for chunk, leaf_list in _chunks(group, max_leaves) if engine == "sql" else ():
                 statements[source] = statements.get(source, 0) + 1
                 positions = {leaf: i for i, leaf in enumerate(leaf_list)}
                 programs = [(rule, program(rule.plan, positions)) for rule in chunk if rule.plan is not None]
                 try:
-                    reader = connection.sql(compiler.scan(leaf_list, where)).to_arrow_reader(BATCH_ROWS)
-                    for batch in _rebatch(reader):
+                    batches = reader.query_batches(compiler.scan(leaf_list, where), BATCH_ROWS)
+                    for batch in _rebatch(batches):
                         found.extend(_batch_matches(batch, programs, source))
-                except duckdb.Error as exc:
-                    raise RuleError(f"detection over {source} failed: {str(exc).splitlines()[0]}") from exc
+                except QueryError as exc:
+                    raise RuleError(f"detection over {source} failed: {exc}") from exc
             try:
-                matches.extend(_attach_fields(connection, compiler, found, by_id, needs))
-            except duckdb.Error as exc:
-                raise RuleError(f"correlation fields of {source}: {str(exc).splitlines()[0]}") from exc
-    finally:
-        connection.close()
+                matches.extend(_attach_fields(reader, compiler, found, by_id, needs))
+            except QueryError as exc:
+                raise RuleError(f"correlation fields of {source}: {exc}") from exc
     return matches, ScanStats(statements, sum(len(g) for g in groups.values()))
 
 
-def _rebatch(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+def _rebatch(reader: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Batches of about `BATCH_ROWS` rows (a scan yields one small batch per file)."""
     pending: list[pa.RecordBatch] = []
     rows = 0

@@ -2,10 +2,18 @@
 
 from pathlib import Path
 
-from watchfloor.store.base import EventStore, SourceInfo
-from watchfloor.store.duckdb import DuckDBEventStore
+from watchfloor.store.base import EventStore, ReadSession, SourceInfo, StoredPart
+from watchfloor.store.duckdb import DuckDBEventStore, DuckDBReadSession
 
-__all__ = ["DuckDBEventStore", "EventStore", "SourceInfo", "open_store"]
+__all__ = [
+    "DuckDBEventStore",
+    "DuckDBReadSession",
+    "EventStore",
+    "ReadSession",
+    "SourceInfo",
+    "StoredPart",
+    "open_store",
+]
 
 
 def open_store(events_dir: Path, engine: str = "duckdb") -> EventStore:

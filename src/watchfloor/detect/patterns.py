@@ -1,0 +1,373 @@
+"""Many globs matched against many values in one pass: Hyperscan over one buffer per column.
+
+A column's distinct values are laid end to end in one byte buffer, each preceded and followed by the
+byte 0xFF, which never occurs in UTF-8 text. A glob anchored at the start of the value then becomes
+`0xFF text`, one anchored at the end `text 0xFF`, equality `0xFF text 0xFF` and `contains` the bare
+text: every single-literal glob (all but a few hundred of SigmaHQ's) is a pure literal, compiled by
+Hyperscan's literal compiler. The other globs become byte-level regular expressions in which `*` is
+`[^` 0xFF `]*` and `?` is exactly one UTF-8 encoded character, the unit of SQL's `LIKE _`. Because the
+separator is not text, no match can run from one value into the next, and values holding newlines
+need no special case. A match's end offset is mapped back to its value with `numpy.searchsorted`.
+
+Case is not handled here: the caller lower-cases values and globs for case-insensitive matching (as
+the SQL compiler does), so that both engines fold case in exactly the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import hyperscan
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from watchfloor.detect.errors import UnsupportedRule
+from watchfloor.detect.ir import Glob, Wild
+
+__all__ = [
+    "GlobSet",
+    "RegexSet",
+    "ValueCache",
+    "glob_literal",
+    "glob_regex",
+    "glob_set",
+    "joined_buffer",
+    "unique_sorted",
+]
+
+SEP = 0xFF
+_SEP = b"\xff"
+#: One UTF-8 encoded character (never the separator byte).
+_CHAR = rb"[^\x80-\xbf\xff][\x80-\xbf]{0,3}"
+#: A glob hitting more than this share of a batch's distinct values moves to an Arrow kernel.
+FREQUENT = 0.25
+FREQUENT_MIN_VALUES = 2000
+MAX_REBUILDS = 3
+#: Distinct values scanned first, once, to find the frequent globs before the first full scan.
+SAMPLE_VALUES = 2000
+_ID_SHIFT = 40  # match ids and end offsets are packed into one int per match
+
+
+def glob_literal(glob: Glob) -> bytes | None:
+    """The pure-literal byte pattern of a glob with one text part and only leading/trailing `*`."""
+    texts = [p for p in glob if isinstance(p, str)]
+    if len(texts) != 1 or Wild.ONE in glob:
+        return None
+    index = glob.index(texts[0])
+    if any(p is not Wild.MANY for p in glob[:index] + glob[index + 1 :]):
+        return None
+    head = b"" if index else _SEP
+    tail = b"" if index < len(glob) - 1 else _SEP
+    return head + texts[0].encode() + tail
+
+
+def glob_regex(glob: Glob) -> bytes:
+    """A byte-level Hyperscan expression for any glob over the separated buffer."""
+    out: list[bytes] = []
+    for part in glob:
+        if part is Wild.MANY:
+            out.append(rb"[^\xff]*")
+        elif part is Wild.ONE:
+            out.append(_CHAR)
+        else:
+            out.append(b"".join(b"\\x%02x" % byte for byte in str(part).encode()))
+    if glob and glob[0] is Wild.MANY:
+        out = out[1:]
+    else:
+        out.insert(0, rb"\xff")
+    if not glob or glob[-1] is not Wild.MANY or len(glob) > 1:
+        out.append(rb"\xff")
+    return b"".join(out)
+
+
+def joined_buffer(values: pa.Array) -> tuple[bytes, np.ndarray]:
+    """The values (a non-null string array) laid out as `FF v0 FF v1 FF ... FF`, and each value's start."""
+    values = values.cast(pa.large_string()) if not pa.types.is_large_string(values.type) else values
+    count = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64, count=count + 1, offset=values.offset * 8)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] is not None else None
+    lengths = np.diff(offsets)
+    starts = offsets[:-1] - offsets[0] + np.arange(1, count + 1)
+    out = np.full(int(lengths.sum()) + count + 1, SEP, dtype=np.uint8)
+    if data is not None and len(out) > count + 1:
+        body = data[offsets[0] : offsets[-1]]
+        out[np.arange(len(body)) + np.repeat(np.arange(1, count + 1), lengths)] = body
+    return out.tobytes(), starts
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """`numpy.unique` of an integer array by one sort: numpy 2's hash-based `unique` is ~50x slower here."""
+    if len(values) < 2:
+        return values.copy()
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
+
+
+def _like(glob: Glob) -> str:
+    """The glob as an Arrow `match_like` pattern (the SQL LIKE the SQL compiler writes)."""
+    out = []
+    for part in glob:
+        if part is Wild.MANY:
+            out.append("%")
+        elif part is Wild.ONE:
+            out.append("_")
+        else:
+            out.append(str(part).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
+    return "".join(out)
+
+
+def _vector_match(values: pa.Array, glob: Glob) -> pa.Array:
+    """One glob over all values by one Arrow kernel (exact byte operations for the literal shapes)."""
+    literal = glob_literal(glob)
+    if literal is None:
+        return pc.match_like(values, _like(glob))
+    text = literal.strip(_SEP).decode()
+    head, tail = literal.startswith(_SEP), literal.endswith(_SEP)
+    if head and tail:
+        return pc.equal(values, text)
+    if head:
+        return pc.starts_with(values, text)
+    return pc.ends_with(values, text) if tail else pc.match_substring(values, text)
+
+
+class GlobSet:
+    """A compiled set of globs; `match` says which values each glob matches (whole value).
+
+    Globs seen to hit more than `FREQUENT` of a large batch's distinct values (such as `*.exe*`) are
+    evaluated by one Arrow kernel each from then on: a Hyperscan match costs a Python callback (about a
+    microsecond), a kernel a fraction of that per value. Seeing such globs recompiles the set without
+    them, a few times at most.
+    """
+
+    def __init__(self, globs: Sequence[Glob]) -> None:
+        self.globs = tuple(globs)
+        self.everything: tuple[int, ...] = tuple(
+            i for i, g in enumerate(self.globs) if g and all(p is Wild.MANY for p in g)
+        )
+        self.vector: set[int] = set()
+        self._rebuilds = 0
+        self._calibrated = False
+        self._last_groups = np.zeros(0, dtype=np.int64)  # the match groups of the latest `_scan`
+        self._build()
+
+    def _build(self) -> None:
+        literals: dict[bytes, list[int]] = {}
+        regexes: dict[bytes, list[int]] = {}
+        skip = set(self.everything) | self.vector
+        for i, glob in enumerate(self.globs):
+            if i in skip:
+                continue
+            literal = glob_literal(glob)
+            if literal is not None:
+                literals.setdefault(literal, []).append(i)
+            else:
+                regexes.setdefault(glob_regex(glob), []).append(i)
+        self._primary: list[int] = []  # hyperscan id → the first glob with that pattern
+        self._aliases = {v[0]: tuple(v[1:]) for v in (*literals.values(), *regexes.values()) if len(v) > 1}
+        self._databases = [
+            db for db in (self._compile(literals, literal=True), self._compile(regexes, literal=False)) if db
+        ]
+        self._primary_array = np.array(self._primary, dtype=np.int64)
+        self.scans = bool(self._databases)
+
+    def _compile(self, patterns: dict[bytes, list[int]], literal: bool) -> hyperscan.Database | None:
+        if not patterns:
+            return None
+        first = len(self._primary)
+        self._primary.extend(v[0] for v in patterns.values())
+        expressions = list(patterns)
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        try:
+            db.compile(
+                expressions=expressions,
+                ids=list(range(first, first + len(expressions))),
+                elements=len(expressions),
+                flags=0 if literal else hyperscan.HS_FLAG_ALLOWEMPTY,
+                literal=literal,
+            )
+        except hyperscan.error as exc:
+            raise UnsupportedRule(f"glob set not compilable by Hyperscan: {exc}") from exc
+        return db
+
+    def match(
+        self, values: pa.Array, layout: tuple[bytes, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Matching (glob index, value index) pairs, without repeats, over non-null string `values`.
+
+        `layout` is `joined_buffer(values)` when the caller already has it (one serves several sets).
+        """
+        count = len(values)
+        glob_ids: list[np.ndarray] = []
+        value_ids: list[np.ndarray] = []
+        if not count:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        if self._databases and not self._calibrated and count >= FREQUENT_MIN_VALUES:
+            self._calibrate(values)
+        if self.everything:
+            glob_ids.append(np.repeat(np.array(self.everything, dtype=np.int64), count))
+            value_ids.append(np.tile(np.arange(count, dtype=np.int64), len(self.everything)))
+        for glob in sorted(self.vector):
+            found = np.flatnonzero(_vector_match(values, self.globs[glob]).to_numpy(zero_copy_only=False))
+            glob_ids.append(np.full(len(found), glob, dtype=np.int64))
+            value_ids.append(found.astype(np.int64))
+        if self._databases:
+            scanned = self._scan(layout or joined_buffer(values), count)
+            glob_ids.extend(scanned[0])
+            value_ids.extend(scanned[1])
+        if not glob_ids:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        return np.concatenate(glob_ids), np.concatenate(value_ids)
+
+    def _calibrate(self, values: pa.Array) -> None:
+        """Move the globs frequent in a sample of the values to Arrow kernels, before any full scan.
+
+        Without this the first large batch pays a Hyperscan callback for every match of globs such as
+        `*.exe*` (millions), then a recompile per round of frequent globs found.
+        """
+        self._calibrated = True
+        step = len(values) // SAMPLE_VALUES
+        sample = values.take(pa.array(np.arange(0, step * SAMPLE_VALUES, step, dtype=np.int64)))
+        self._scan(joined_buffer(sample), len(sample), rebuild=False)
+        if self._frequent(self._last_groups, len(sample)):
+            self._build()
+
+    def _frequent(self, group: np.ndarray, count: int) -> bool:
+        """Add the globs hitting more than `FREQUENT` of `count` values to `vector`; whether any were."""
+        per_group = np.bincount(group, minlength=len(self._primary))
+        frequent = np.flatnonzero(per_group > FREQUENT * count)
+        self.vector.update(int(self._primary[g]) for g in frequent)
+        self.vector.update(a for g in frequent for a in self._aliases.get(int(self._primary[g]), ()))
+        return bool(len(frequent))
+
+    def _scan(
+        self, layout: tuple[bytes, np.ndarray], count: int, rebuild: bool = True
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        buffer, starts = layout
+        hits: list[int] = []
+
+        def on_match(pattern: int, start: int, end: int, flags: int, context: object) -> None:
+            hits.append((pattern << _ID_SHIFT) | end)
+
+        for database in self._databases:
+            database.scan(buffer, match_event_handler=on_match)
+        if not hits:
+            self._last_groups = np.zeros(0, dtype=np.int64)
+            return [], []
+        packed = np.array(hits, dtype=np.int64)
+        ends = packed & ((1 << _ID_SHIFT) - 1)
+        value = np.searchsorted(starts, ends - 1, side="right") - 1
+        pairs = unique_sorted((packed >> _ID_SHIFT) * (count + 1) + value)
+        group, value = pairs // (count + 1), pairs % (count + 1)
+        self._last_groups = group
+        glob = self._primary_array[group]
+        glob_ids, value_ids = [glob], [value]
+        for primary, extra in self._aliases.items():
+            picked = value[glob == primary]
+            for alias in extra:
+                glob_ids.append(np.full(len(picked), alias, dtype=np.int64))
+                value_ids.append(picked)
+        room = rebuild and count >= FREQUENT_MIN_VALUES and self._rebuilds < MAX_REBUILDS
+        if room and self._frequent(group, count):
+            self._rebuilds += 1
+            self._build()
+        return glob_ids, value_ids
+
+
+@functools.lru_cache(maxsize=4096)
+def glob_set(globs: tuple[Glob, ...]) -> GlobSet:
+    """A compiled set, shared by every column that has exactly these globs (Hyperscan compiles are slow)."""
+    return GlobSet(globs)
+
+
+class RegexSet:
+    """Regular expressions (Arrow's RE2) with `GlobSet.match`'s interface: `ValueCache` serves both."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = tuple(patterns)
+
+    def match(
+        self, values: pa.Array, layout: tuple[bytes, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Matching (pattern index, value index) pairs over non-null string `values`."""
+        ids: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        positions: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        for index, pattern in enumerate(self.patterns):
+            found = pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+            hit = np.flatnonzero(found).astype(np.int64)
+            ids.append(np.full(len(hit), index, dtype=np.int64))
+            positions.append(hit)
+        return np.concatenate(ids), np.concatenate(positions)
+
+
+class ValueCache:
+    """One column's glob results per distinct value, kept across batches: only new values are matched.
+
+    Real logs repeat most values (images, paths, common command lines) from batch to batch. The known
+    values are one Arrow array, looked up by `pyarrow.compute.index_in`; their matches are kept as
+    (glob, known value) pairs. A column whose batches bring almost only new values (record numbers,
+    GUIDs) stops using the cache after `GIVE_UP` such batches; the cache starts over past `MAX_VALUES`.
+    """
+
+    MAX_VALUES = 500_000
+    MAX_PAIRS = 20_000_000
+    GIVE_UP = 2
+
+    def __init__(self, globset: GlobSet | RegexSet) -> None:
+        self.globset = globset
+        self.enabled = True
+        self._misses = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._known: pa.Array | None = None
+        self._globs = np.zeros(0, dtype=np.int32)
+        self._values = np.zeros(0, dtype=np.int32)
+
+    @property
+    def known(self) -> pa.Array:
+        """The values matched so far (since the latest reset)."""
+        return self._known if self._known is not None else pa.array([], pa.string())
+
+    def match(
+        self, values: pa.Array, layout: tuple[bytes, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As `GlobSet.match`, through the cache."""
+        if not self.enabled or not len(values):
+            return self.globset.match(values, layout)
+        if self._known is not None and (
+            len(self._known) + len(values) > self.MAX_VALUES or len(self._globs) > self.MAX_PAIRS
+        ):
+            self._reset()
+        count = len(values)
+        if self._known is None:
+            ids = np.full(count, -1, dtype=np.int64)
+        else:
+            found = pc.index_in(values, value_set=self._known)
+            ids = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        new = np.flatnonzero(ids < 0)
+        if self._known is not None and len(new) > 0.95 * count:
+            self._misses += 1
+            self.enabled = self._misses < self.GIVE_UP
+        base = 0 if self._known is None else len(self._known)
+        if len(new):
+            fresh = values if len(new) == count else values.take(pa.array(new))
+            globs, positions = self.globset.match(fresh, layout if len(new) == count else None)
+            ids[new] = base + np.arange(len(new))
+            self._globs = np.concatenate([self._globs, globs.astype(np.int32)])
+            self._values = np.concatenate([self._values, (base + positions).astype(np.int32)])
+            self._known = fresh if self._known is None else pa.concat_arrays([self._known, fresh])
+        # Lower-cased values may repeat (Arrow folds `İ` to `i`): a known value may stand at several places.
+        order = np.argsort(ids, kind="stable")
+        ordered = ids[order]
+        low = np.searchsorted(ordered, self._values, side="left")
+        counts = np.searchsorted(ordered, self._values, side="right") - low
+        if not counts.any():
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        globs = np.repeat(self._globs, counts).astype(np.int64)
+        starts = np.repeat(low - np.cumsum(counts) + counts, counts)
+        return globs, order[starts + np.arange(len(globs))]
