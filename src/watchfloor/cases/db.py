@@ -92,7 +92,8 @@ def _migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # "heads": features land as sibling revisions on one base until a merge revision joins them.
+        command.upgrade(config, "heads")
 
 
 def open_database(url: str | None, data_dir: Path, *, migrate: bool = True) -> Database:

@@ -112,6 +112,8 @@ def open_incident(session: Session, actor: Actor, alert: IncomingAlert, decision
         severity_rank=severity_rank(severity),
         correlation_key=alert.correlation_key,
         is_exercise=alert.is_exercise,
+        priority=decision.priority,
+        priority_score=decision.score,
         alert_count=0,
         first_alert_at=alert.event_time,
         last_alert_at=alert.event_time,
@@ -123,6 +125,13 @@ def open_incident(session: Session, actor: Actor, alert: IncomingAlert, decision
         "routing": list(decision.reasons),
         "is_exercise": alert.is_exercise,
         "title": incident.title,
+        "rule_id": alert.rule_id,
+        "source": alert.source,
+        "services": list(decision.services),
+        "priority": decision.priority,
+        "priority_score": decision.score,
+        "sla_severity": decision.sla_severity,
+        "priority_reasons": list(decision.priority_reasons),
     }
     audit_incident(session, actor, "incident.opened", incident, None, extra)
     return incident
@@ -159,7 +168,12 @@ def attach_alert(
     if rank > incident.severity_rank:
         incident.severity, incident.severity_rank = row.severity, rank
     incident.updated_at = utcnow()
-    extra = {"alert_uid": alert.uid, "rule_id": alert.rule_id, "event_time": alert.event_time}
+    extra = {
+        "alert_uid": alert.uid,
+        "rule_id": alert.rule_id,
+        "source": alert.source,
+        "event_time": alert.event_time,
+    }
     audit_incident(session, actor, "alert.attached", incident, before, extra)
     apply_templates(session, actor, incident, alert.rule_id, alert.techniques)
     return row

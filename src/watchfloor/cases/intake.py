@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watchfloor.cases.errors import InvalidInput
+from watchfloor.cases.fidelity import FeedGate
 from watchfloor.cases.grouping import GroupingPolicy, entity_keys, find_incident
 from watchfloor.cases.incidents import attach_alert, change_tier, open_incident
 from watchfloor.cases.models import Alert
-from watchfloor.cases.routing import route
+from watchfloor.cases.routing import raise_priority, route
 from watchfloor.cases.users import Actor
 from watchfloor.cases.values import Severity
 
@@ -45,6 +46,7 @@ class IncomingAlert:
     source: str = ""
     correlation_key: str | None = None
     is_exercise: bool = False
+    queue: str = ""  # a queue the sender asks for (Watchfloor's own health alerts: `health`)
 
     def __post_init__(self) -> None:
         if not self.uid:
@@ -110,19 +112,25 @@ def receive_alerts(
         known.update(session.scalars(select(Alert.uid).where(Alert.uid.in_(chunk))))
     placements: list[Placement] = []
     duplicates: list[str] = []
+    gate = FeedGate(session)
     for alert in batch:
         if alert.uid in known:
             duplicates.append(alert.uid)
             continue
         known.add(alert.uid)
         keys = entity_keys(alert, policy)
-        decision = route(session, keys)
+        decision = gate.divert(route(session, keys, alert.severity), alert.rule_id, alert.source)
+        if alert.queue:
+            why = f"sent to the {alert.queue} queue by {alert.source or 'its sender'}"
+            decision = replace(decision, queue=alert.queue, reasons=(*decision.reasons, why))
         incident = find_incident(session, alert, keys, policy)
         opened = incident is None
         if incident is None:
             incident = open_incident(session, actor, alert, decision)
         elif decision.tier > incident.tier:
             change_tier(session, actor, incident, decision.tier, "; ".join(decision.reasons), "")
+        if not opened:
+            raise_priority(session, actor, incident, decision)
         attach_alert(session, actor, incident, alert, keys)
         placements.append(Placement(alert.uid, incident.id, opened))
     return IntakeResult(tuple(placements), tuple(duplicates))

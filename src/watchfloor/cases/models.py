@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -28,16 +29,29 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "Alert",
     "AlertEntity",
+    "ApiToken",
     "AuditEntry",
     "AuditHead",
     "Base",
+    "BusinessServiceRow",
     "Comment",
+    "ContextAsset",
+    "ContextIdentity",
     "CriticalEntity",
     "Escalation",
     "EvidenceFile",
     "Incident",
     "IncidentLink",
+    "LoginSession",
+    "LoginThrottle",
+    "MajorAction",
+    "MajorDelivery",
+    "MajorIncident",
+    "MajorMember",
+    "MajorUpdate",
     "Observable",
+    "TabletopResponse",
+    "TabletopRun",
     "Task",
     "TaskTemplate",
     "TimelineEntry",
@@ -90,6 +104,74 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(256), default="")
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Revision 0004: console login. No hash means the user cannot log in (API tokens still work).
+    password_hash: Mapped[str | None] = mapped_column(String(256), default=None)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class ApiToken(Base):
+    """A bearer token for the API, bound to a user; only the SHA-256 of its secret is kept.
+
+    `token_id` is the visible part of the token (`wf_<token_id>_<secret>`), so a token can be listed and
+    revoked by id without anyone holding the secret. Revocation is a time, never a deletion: the audit
+    log and this table both keep who had which access when.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginSession(Base):
+    """A console session: only the SHA-256 of its random id is kept, so a database leak logs no one in.
+
+    `last_seen_at` drives the idle timeout and `expires_at` the absolute one; logging out or expiring
+    sets `ended_at` (rows are kept for the audit trail of who was logged in when).
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Consecutive failed logins for one (account, address) pair, and when the next try is allowed.
+
+    Keyed by both so that an attacker hammering an account from one address slows only themselves: the
+    real user, from their own address, is never locked out.
+    """
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("username", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime]
+    next_allowed_at: Mapped[dt.datetime]
 
 
 class CriticalEntity(Base):
@@ -105,6 +187,52 @@ class CriticalEntity(Base):
     business_service: Mapped[str] = mapped_column(String(256), default="")
 
 
+class ContextAsset(Base):
+    """A host of the business context (`watchfloor.context.Asset`); revision 0006."""
+
+    __tablename__ = "context_assets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(512), unique=True)
+    addresses: Mapped[list[str]] = mapped_column(default=list)
+    criticality: Mapped[int] = mapped_column(Integer)
+    sensitivity: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(256), default="")
+    business_service: Mapped[str] = mapped_column(String(256), default="")
+    crown_jewel: Mapped[bool] = mapped_column(Boolean, default=False)
+    exposure: Mapped[str] = mapped_column(String(16), default="internal")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ContextIdentity(Base):
+    """An identity of the business context (`watchfloor.context.Identity`); revision 0006."""
+
+    __tablename__ = "context_identities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(256), unique=True)
+    aliases: Mapped[list[str]] = mapped_column(default=list)
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    criticality: Mapped[int] = mapped_column(Integer)
+    sensitivity: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(256), default="")
+    business_service: Mapped[str] = mapped_column(String(256), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BusinessServiceRow(Base):
+    """A business service (`watchfloor.context.BusinessService`); revision 0006."""
+
+    __tablename__ = "business_services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    criticality: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(256), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Incident(Base):
     """A group of related alerts worked as one case.
 
@@ -117,6 +245,13 @@ class Incident(Base):
         Index("ix_incidents_queue_list", "state", "tier", "severity_rank", "id"),
         Index("ix_incidents_queue_name", "queue", "state", "id"),
         Index("ix_incidents_correlation_key", "correlation_key", "state"),
+        # Revision 0003: the other filters and sorts of the queue list (bench/incidents_queue.py).
+        Index("ix_incidents_state_severity", "state", "severity_rank", "id"),
+        Index("ix_incidents_queue_severity", "queue", "state", "severity_rank", "id"),
+        Index("ix_incidents_state_id", "state", "id"),
+        Index("ix_incidents_state_last_alert", "state", "last_alert_at", "id"),
+        Index("ix_incidents_assignee_queue", "assignee", "state", "severity_rank", "id"),
+        Index("ix_incidents_exercise_queue", "is_exercise", "state", "severity_rank", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -129,6 +264,9 @@ class Incident(Base):
     assignee: Mapped[str | None] = mapped_column(String(128), default=None)
     correlation_key: Mapped[str | None] = mapped_column(String(512), default=None)
     is_exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Revision 0006: the business-context priority (P1..P4) and its 0..100 score (context/priority.py).
+    priority: Mapped[str | None] = mapped_column(String(2), default=None)
+    priority_score: Mapped[int | None] = mapped_column(Integer, default=None)
     alert_count: Mapped[int] = mapped_column(Integer, default=0)
     first_alert_at: Mapped[dt.datetime]
     last_alert_at: Mapped[dt.datetime] = mapped_column(index=True)
@@ -337,3 +475,119 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class MajorIncident(Base):
+    """A major incident declared by a tier 3 lead over one or more incidents; revision 0007.
+
+    `audiences` names the stakeholder groups updates go to (configured in `[major.audiences.NAME]`),
+    `next_update_due_at` drives the cadence reminder, and the review (Markdown) is kept once written.
+    """
+
+    __tablename__ = "major_incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    services: Mapped[list[str]] = mapped_column(default=list)
+    audiences: Mapped[list[str]] = mapped_column(default=list)
+    cadence_minutes: Mapped[int] = mapped_column(Integer)
+    declared_by: Mapped[str] = mapped_column(String(128))
+    declared_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_update_due_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    closed_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    is_exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    lessons: Mapped[str] = mapped_column(Text, default="")
+    review: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class MajorMember(Base):
+    """An incident that is part of a major incident."""
+
+    __tablename__ = "major_members"
+    __table_args__ = (UniqueConstraint("major_id", "incident_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    major_id: Mapped[int] = mapped_column(ForeignKey("major_incidents.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+
+
+class MajorUpdate(Base):
+    """One stakeholder update: the four plain-language answers and when the next one is due."""
+
+    __tablename__ = "major_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    major_id: Mapped[int] = mapped_column(ForeignKey("major_incidents.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    what_happened: Mapped[str] = mapped_column(Text)
+    impact: Mapped[str] = mapped_column(Text)
+    doing: Mapped[str] = mapped_column(Text)
+    need: Mapped[str] = mapped_column(Text, default="")
+    next_update_at: Mapped[dt.datetime]
+    author: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MajorDelivery(Base):
+    """An update as rendered for one audience, whether its channel took it, and who acknowledged it."""
+
+    __tablename__ = "major_deliveries"
+    __table_args__ = (UniqueConstraint("update_id", "audience"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("major_updates.id"), index=True)
+    audience: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class MajorAction(Base):
+    """An action item of a post-incident review, with its owner and due date."""
+
+    __tablename__ = "major_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    major_id: Mapped[int] = mapped_column(ForeignKey("major_incidents.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(128))
+    due: Mapped[dt.date] = mapped_column(Date)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    done_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    done_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TabletopRun(Base):
+    """A tabletop exercise as run: the scenario as it was read (injects, expected decisions); rev. 0007."""
+
+    __tablename__ = "tabletop_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(1024), default="")
+    scenario: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_by: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TabletopResponse(Base):
+    """A participant's decision in answer to one inject of a tabletop run."""
+
+    __tablename__ = "tabletop_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("tabletop_runs.id"), index=True)
+    inject: Mapped[int] = mapped_column(Integer)
+    participant: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(Text)
+    responded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

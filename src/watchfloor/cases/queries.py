@@ -1,7 +1,11 @@
 """Reading incidents: the filtered, sorted, paginated queue list and one incident's full detail.
 
 The queue list is the hot path (analysts refresh it constantly), so it reads only the incidents table,
-whose denormalised `alert_count` and severity rank let it filter and sort on indexed columns.
+whose denormalised `alert_count` and severity rank let it filter and sort on indexed columns. A page is
+read in two steps: the ids of the page first, from an index that holds every filtered and sorted column
+(so sorting the open backlog never touches the table), then only those rows. Deep pages can use a
+keyset cursor (`IncidentFilter.after`) instead of an offset, and a count can be capped for views whose
+total is large (see `bench/incidents_queue.py` and docs/performance.md for the figures).
 """
 
 from __future__ import annotations
@@ -9,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from watchfloor.cases.errors import InvalidInput
 from watchfloor.cases.incidents import load_incident
@@ -38,31 +42,50 @@ from watchfloor.cases.views import (
     TimelineView,
 )
 
-__all__ = ["MAX_LIMIT", "SORTS", "IncidentFilter", "count_incidents", "list_incidents", "show_incident"]
+__all__ = [
+    "MAX_LIMIT",
+    "SORTS",
+    "IncidentFilter",
+    "count_incidents",
+    "list_incidents",
+    "show_incident",
+]
 
 MAX_LIMIT = 1000
 
+# Each sort as (column, descending) pairs, the last one unique: what ORDER BY and keyset cursors use.
+_SORT_KEYS: dict[str, tuple[tuple[InstrumentedAttribute[Any], bool], ...]] = {
+    "severity": ((Incident.severity_rank, True), (Incident.id, True)),
+    "newest": ((Incident.id, True),),
+    "oldest": ((Incident.id, False),),
+    "last_alert": ((Incident.last_alert_at, True), (Incident.id, True)),
+}
+
 SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
-    "severity": (Incident.severity_rank.desc(), Incident.id.desc()),
-    "newest": (Incident.id.desc(),),
-    "oldest": (Incident.id.asc(),),
-    "last_alert": (Incident.last_alert_at.desc(), Incident.id.desc()),
+    name: tuple(column.desc() if descending else column.asc() for column, descending in keys)
+    for name, keys in _SORT_KEYS.items()
 }
 
 
 @dataclass(frozen=True, slots=True)
 class IncidentFilter:
-    """What a queue view asks for. `severity` is a minimum; states default to every open state."""
+    """What a queue view asks for. `severity` is a minimum; states default to every open state.
+
+    `after` is a keyset cursor: the id of the last incident of the previous page. The page then starts
+    right after that incident in the chosen sort, which costs the same on page 1,000 as on page 1
+    (an offset makes the database walk past every skipped row); `offset` still applies on top of it.
+    """
 
     states: tuple[str, ...] = ()
     tier: int | None = None
     queue: str | None = None
     severity: str | None = None
     assignee: str | None = None
-    is_exercise: bool | None = None
+    is_exercise: bool | None = False  # real incidents only unless asked: drills stay out of real queues
     sort: str = "severity"
     limit: int = 50
     offset: int = 0
+    after: int | None = None
 
     def __post_init__(self) -> None:
         for state in self.states:
@@ -74,6 +97,8 @@ class IncidentFilter:
             raise InvalidInput(f"unknown sort {self.sort!r} ({', '.join(SORTS)})")
         if not 1 <= self.limit <= MAX_LIMIT or self.offset < 0:
             raise InvalidInput(f"limit must be 1..{MAX_LIMIT} and offset not negative")
+        if self.after is not None and self.after < 1:
+            raise InvalidInput(f"after must be an incident id, not {self.after}")
 
 
 def _conditions(wanted: IncidentFilter) -> list[ColumnElement[bool]]:
@@ -92,23 +117,56 @@ def _conditions(wanted: IncidentFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _after(session: Session, wanted: IncidentFilter) -> ColumnElement[bool] | None:
+    """Rows strictly after the cursor incident in the sort order (none when it does not exist)."""
+    if wanted.after is None:
+        return None
+    keys = _SORT_KEYS[wanted.sort]
+    cursor = session.execute(select(*(c for c, _ in keys)).where(Incident.id == wanted.after)).first()
+    if cursor is None:
+        return false()
+    branches: list[ColumnElement[bool]] = []
+    for i, (column, descending) in enumerate(keys):
+        ties = [keys[j][0] == cursor[j] for j in range(i)]
+        beyond = column < cursor[i] if descending else column > cursor[i]
+        branches.append(and_(*ties, beyond))
+    return or_(*branches)
+
+
 def list_incidents(session: Session, wanted: IncidentFilter | None = None) -> list[IncidentSummary]:
-    """One page of a queue."""
+    """One page of a queue: the page's ids from an index, then those rows only."""
     wanted = wanted or IncidentFilter()
-    query = (
-        select(Incident)
-        .where(*_conditions(wanted))
+    conditions = _conditions(wanted)
+    after = _after(session, wanted)
+    if after is not None:
+        conditions.append(after)
+    page_ids = (
+        select(Incident.id)
+        .where(*conditions)
         .order_by(*SORTS[wanted.sort])
         .limit(wanted.limit)
         .offset(wanted.offset)
     )
-    return [IncidentSummary.of(row) for row in session.scalars(query)]
+    ids = list(session.scalars(page_ids))
+    if not ids:
+        return []
+    rows = session.scalars(select(Incident).where(Incident.id.in_(ids)).order_by(*SORTS[wanted.sort]))
+    return [IncidentSummary.of(row) for row in rows]
 
 
-def count_incidents(session: Session, wanted: IncidentFilter | None = None) -> int:
-    """How many incidents match (for pagination)."""
+def count_incidents(session: Session, wanted: IncidentFilter | None = None, *, cap: int | None = None) -> int:
+    """How many incidents match (for pagination); the cursor `after` does not change the total.
+
+    With `cap`, counting stops there: a view of a hundred thousand closed incidents answers `cap` (the
+    caller shows "10,000+") without walking the whole index. Without it the count is exact.
+    """
     wanted = wanted or IncidentFilter()
-    return session.scalar(select(func.count(Incident.id)).where(*_conditions(wanted))) or 0
+    if cap is None:
+        return session.scalar(select(func.count(Incident.id)).where(*_conditions(wanted))) or 0
+    if cap < 1:
+        raise InvalidInput(f"cap must be positive, not {cap}")
+    bounded = select(Incident.id).where(*_conditions(wanted)).limit(cap).subquery()
+    return session.scalar(select(func.count()).select_from(bounded)) or 0
 
 
 def show_incident(session: Session, incident_id: int) -> IncidentDetail:

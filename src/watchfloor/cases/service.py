@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watchfloor.cases.errors import Forbidden, InvalidInput, NotAllowed, NotFound
+from watchfloor.cases.fidelity import FidelityPolicy, feeds_of_incident, review_feeds
 from watchfloor.cases.incidents import audit_incident, change_tier, load_incident, snapshot
 from watchfloor.cases.models import Escalation, Incident, User, utcnow
 from watchfloor.cases.users import Actor, require_tier
@@ -121,8 +122,13 @@ def close(
     remediation: str | None = None,
     actions: tuple[str, ...] = (),
     note: str = "",
+    fidelity: FidelityPolicy | None = None,
 ) -> Incident:
-    """Close with a verdict; remediation (manual or automated) is required unless already recorded."""
+    """Close with a verdict; remediation (manual or automated) is required unless already recorded.
+
+    The entry names the rules and sources of the incident's alerts, and those feeds are re-judged by the
+    90% rule (`fidelity`, defaults when None) in the same transaction.
+    """
     incident = _for_work(session, actor, incident_id, expected_version, "close")
     next_state(incident.state, Action.CLOSE)
     if not verdict:
@@ -150,7 +156,12 @@ def close(
         "acknowledged_at": incident.acknowledged_at,
         "remediated_at": incident.remediated_at,
     }
-    return _move(session, actor, incident, Action.CLOSE, extra)
+    feeds = feeds_of_incident(session, incident_id)
+    extra["rules"] = [f.name for f in feeds if f.kind == "rule"]
+    extra["sources"] = [f.name for f in feeds if f.kind == "source"]
+    closed = _move(session, actor, incident, Action.CLOSE, extra)
+    review_feeds(session, actor, feeds, fidelity, now)
+    return closed
 
 
 def reopen(

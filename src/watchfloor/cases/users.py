@@ -1,7 +1,9 @@
 """Users and the acting user: who did something, and whether their role lets them.
 
-Authentication is a later concern; here a user is a name and a role, enough to record actors in the
-audit log and to keep a tier 1 analyst from working a tier 3 incident.
+Here a user is a name and a role, enough to record actors in the audit log and to keep a tier 1
+analyst from working a tier 3 incident. How a person proves to be that user lives beside this module:
+console passwords in `passwords`, console sessions and login throttling in `sessions`, API tokens in
+`tokens`.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from watchfloor.cases import (
     Actor,
+    FidelityPolicy,
     IncidentFilter,
     IncidentSummary,
     NotFound,
@@ -126,6 +127,7 @@ def incidents() -> None:
 @click.option("--sort", default="severity", show_default=True, help="severity, newest, oldest, last_alert.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0)
+@click.option("--exercises", is_flag=True, help="List exercise incidents (left out otherwise).")
 @_common
 @click.pass_context
 def list_command(
@@ -138,12 +140,13 @@ def list_command(
     sort: str,
     limit: int,
     offset: int,
+    exercises: bool,
     as_user: str | None,
     db_url: str | None,
     as_json: bool,
 ) -> None:
     """List incidents in the queues, worst first."""
-    wanted = IncidentFilter(states, tier, queue, severity, assignee, None, sort, limit, offset)
+    wanted = IncidentFilter(states, tier, queue, severity, assignee, exercises, sort, limit, offset)
     with _session(ctx, db_url) as session:
         rows = list_incidents(session, wanted)
     if as_json:
@@ -356,7 +359,8 @@ def close_command(
     """Close with a verdict and how it was remediated."""
     with _session(ctx, db_url) as session:
         actor = _actor(session, as_user)
-        row = close(session, actor, incident_id, expect_version, verdict, remediation, actions, note)
+        policy = FidelityPolicy.from_config(settings_of(ctx).extra.get("fidelity"))
+        row = close(session, actor, incident_id, expect_version, verdict, remediation, actions, note, policy)
         item = IncidentSummary.of(row)
     _done(as_json, item, "closed")
 
