@@ -2,17 +2,23 @@
 
 Thin: it validates the request, asks the `EventStore` and shapes the answer. Bad or writing SQL is a
 400 with the store's one-line reason, exactly what the CLI prints.
+
+Callers are scripts with a configured `api_tokens` bearer token, or analysts in the console with their
+session (and its CSRF token, as on every POST); stakeholders do not hunt (403).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from watchfloor.api.auth import bearer_token_guard
+from watchfloor.api.identity import console_viewer
+from watchfloor.cases import Forbidden, Role
 from watchfloor.errors import QueryError
 from watchfloor.store import EventStore
 
@@ -36,9 +42,25 @@ class HuntResult(BaseModel):
     truncated: bool
 
 
+def _hunt_guard(tokens: tuple[str, ...]) -> Callable[[Request], None]:
+    """A configured bearer token, else a console session of anyone but a stakeholder."""
+    bearer = bearer_token_guard(tokens)
+
+    def guard(request: Request) -> None:
+        if "authorization" not in request.headers:
+            actor = console_viewer(request, unsafe=True)
+            if actor is not None:
+                if actor.role is Role.STAKEHOLDER:
+                    raise Forbidden(f"{actor.username} is a stakeholder: stakeholders do not hunt")
+                return
+        bearer(request)
+
+    return guard
+
+
 def hunt_router(store: EventStore, tokens: tuple[str, ...]) -> APIRouter:
-    """The hunting routes, every one behind the API token check."""
-    router = APIRouter(prefix="/api/v1", tags=["hunt"], dependencies=[Depends(bearer_token_guard(tokens))])
+    """The hunting routes, every one behind the API token or console session check."""
+    router = APIRouter(prefix="/api/v1", tags=["hunt"], dependencies=[Depends(_hunt_guard(tokens))])
 
     @router.post("/hunt", response_model=HuntResult)
     async def hunt(request: HuntRequest) -> HuntResult:

@@ -12,9 +12,20 @@ from pathlib import Path
 
 import click
 
+from watchfloor.cli import accounts as account_commands
+from watchfloor.cli import canary as canary_commands
+from watchfloor.cli import context as context_commands
 from watchfloor.cli import detect as detect_commands
 from watchfloor.cli import events as event_commands
+from watchfloor.cli import exercise as exercise_commands
 from watchfloor.cli import incidents as incident_commands
+from watchfloor.cli import intel as intel_commands
+from watchfloor.cli import major as major_commands
+from watchfloor.cli import metrics as metric_commands
+from watchfloor.cli import playbooks as playbook_commands
+from watchfloor.cli import report as report_commands
+from watchfloor.cli import tabletop as tabletop_commands
+from watchfloor.cli import tokens as token_commands
 from watchfloor.config import load_settings
 from watchfloor.errors import WatchfloorError
 
@@ -46,12 +57,25 @@ for _command in (
     detect_commands.rules,
     detect_commands.detect,
     detect_commands.alerts,
+    canary_commands.canary,
     incident_commands.incidents,
     incident_commands.audit,
     incident_commands.users,
     incident_commands.criticality,
+    context_commands.context,
+    exercise_commands.exercise,
+    metric_commands.metrics,
+    intel_commands.intel,
+    token_commands.tokens,
+    playbook_commands.playbooks,
+    playbook_commands.runbooks,
+    major_commands.major,
+    report_commands.report,
 ):
     cli.add_command(_command)
+cli.add_command(account_commands.setup)
+incident_commands.users.add_command(account_commands.set_password_command)
+exercise_commands.exercise.add_command(tabletop_commands.tabletop)
 
 
 def main(argv: list[str] | None = None) -> None:
