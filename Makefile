@@ -28,6 +28,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_jsonl.py
 	$(BIN)/python bench/ingest_evtx.py
+	$(BIN)/python bench/incidents_queue.py --reuse
 
 clean:
 	rm -rf $(VENV) .watchfloor-demo .pytest_cache .mypy_cache .ruff_cache

@@ -167,6 +167,7 @@ def main() -> None:
     print(f"input: {args.events:,} events, {megabytes:,.1f} MB; cpus: {os.cpu_count()}")
     rates: dict[str, list[float]] = {p: [] for p in PHASES}
     peaks: dict[str, list[float]] = {p: [] for p in PHASES}
+    cpus: dict[str, list[float]] = {p: [] for p in PHASES}
     for run in range(args.repeat):
         for phase in PHASES:
             result = run_phase(phase, data, args.out / f"work-{phase}")
@@ -174,17 +175,24 @@ def main() -> None:
             rate = int(str(result["events"])) / seconds
             rates[phase].append(rate)
             peaks[phase].append(float(str(result["peak_rss_mb"])))
+            cpus[phase].append(float(str(result["cpu_seconds"])) * 1e6 / int(str(result["events"])))
             print(
                 f"run {run + 1} {phase:>10}: {result['events']:,} events in {seconds:.2f}s = "
                 f"{rate:,.0f} events/s, {megabytes / seconds:,.1f} MB/s, peak RSS "
                 f"{result['peak_rss_mb']:,.0f} MB, CPU {result['cpu_seconds']:.1f}s, quarantined "
-                f"{result['quarantined']}"
+                f"{result['quarantined']}, load average {os.getloadavg()[0]:.1f}"
             )
     wf, dk = statistics.median(rates["watchfloor"]), statistics.median(rates["duckdb"])
     print(
         f"median: watchfloor {wf:,.0f} events/s (peak {statistics.median(peaks['watchfloor']):,.0f} MB), "
         f"duckdb {dk:,.0f} events/s (peak {statistics.median(peaks['duckdb']):,.0f} MB), "
         f"ratio watchfloor/duckdb = {wf / dk:.2f}"
+    )
+    # On a shared machine the wall-clock ratio follows the other jobs; CPU per event does not.
+    wf_cpu, dk_cpu = statistics.median(cpus["watchfloor"]), statistics.median(cpus["duckdb"])
+    print(
+        f"CPU seconds per million events (median): watchfloor {wf_cpu:.1f}, duckdb {dk_cpu:.1f}, "
+        f"CPU ratio duckdb/watchfloor = {dk_cpu / wf_cpu:.2f}"
     )
     if not args.keep:
         for phase in PHASES:

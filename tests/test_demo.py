@@ -52,6 +52,9 @@ def test_demo_command_refuses_a_used_data_dir_without_reset(tmp_path: Path) -> N
     assert "ingested 46 events from 6 sample files" in first.stdout
     assert "detection: 10 active rules raised 27 alerts" in first.stdout
     assert "incident management: 3 incidents opened, ready to triage" in first.stdout
+    # The built-in playbooks: every new incident enriched, the known benign pattern closed automatically.
+    assert first.stdout.count("enrich-new-incidents   incident") == 4
+    assert "resolve-known-benign   incident #4   succeeded: closed #4 as benign_true_positive" in first.stdout
     listed = subprocess.run(
         [sys.executable, "-m", "watchfloor", "--data-dir", str(data), "incidents", "list", "--json"],
         capture_output=True,

@@ -36,6 +36,7 @@ class Settings:
     bulk_tokens: tuple[str, ...] = ()
     otlp_tokens: tuple[str, ...] = ()
     api_tokens: tuple[str, ...] = ()
+    db: str | None = None  # incident database URL (`WATCHFLOOR_DB`); None: SQLite in data_dir
     tls_cert: Path | None = None
     tls_key: Path | None = None
     syslog_tls_port: int = 6514

@@ -8,7 +8,6 @@ per line, a top-level array, or an envelope such as CloudTrail's `Records` or Gr
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections import deque
@@ -154,6 +153,18 @@ class _Scanned:
     inferred: tuple[str, ...]  # fields in the order Arrow met them
 
 
+_INDICES: list[pa.Array] = [pa.array([], pa.int64())]
+
+
+def _indices(n: int) -> pa.Array:
+    """0, 1, ... n-1 as a slice of one cached array, instead of a Python range converted per block."""
+    indices = _INDICES[0]  # read once: another thread may replace it meanwhile, never shrinking ours
+    if len(indices) < n:
+        indices = pa.array(range(max(n, 2 * len(indices))), pa.int64())
+        _INDICES[0] = indices
+    return indices.slice(0, n)
+
+
 def _all_braced(lines: pa.Array) -> bool:
     return bool(pc.all(pc.starts_with(lines, "{")).as_py() and pc.all(pc.ends_with(lines, "}")).as_py())
 
@@ -176,7 +187,7 @@ def _scan(block: bytes, declared: tuple[str, ...]) -> _Scanned | None:
         lines = pc.utf8_rtrim(lines, characters="\r")
     raw = lines.slice(0, newlines) if block.endswith(b"\n") else lines
     if _all_braced(raw):
-        offsets = pa.array(range(len(raw)), pa.int64())  # no blank line: every line is a record
+        offsets = _indices(len(raw))  # no blank line: every line is a record
     else:  # blank lines, or whitespace around records: keep exactly what `iter_lines` keeps
         trimmed = pc.utf8_trim(lines, characters=" \t\r")
         keep = pc.greater(pc.binary_length(trimmed), 0)
@@ -192,7 +203,8 @@ def _scan(block: bytes, declared: tuple[str, ...]) -> _Scanned | None:
         schema = pa.schema([(name, pa.string()) for name in strings])
         options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
         try:
-            table = pj.read_json(io.BytesIO(block), read_options=_READ_OPTIONS, parse_options=options)
+            # A buffer reader, not BytesIO: Arrow reads it without copying and without the GIL.
+            table = pj.read_json(pa.BufferReader(block), read_options=_READ_OPTIONS, parse_options=options)
         except (pa.ArrowInvalid, UnicodeError):
             return None
         inferred.update((name, None) for name in table.column_names if name not in strings)
