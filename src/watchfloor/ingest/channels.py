@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
 from watchfloor.errors import Overloaded
 from watchfloor.events import BatchBuilder, Envelope, EventBatch, Quarantined, flatten
+from watchfloor.ingest.routing import Payload, Refused, RoutingTable
 from watchfloor.schema import SourceMapping
 
-__all__ = ["ChannelDecoder", "MemoryAcknowledger", "decode_json_envelopes"]
+__all__ = ["BatchGroups", "ChannelDecoder", "MemoryAcknowledger", "decode_json_envelopes"]
 
 
 class ChannelDecoder(Protocol):
@@ -54,6 +56,65 @@ class MemoryAcknowledger:
                 raise Overloaded("memory acknowledger full", retry_after=1.0)
             self.envelopes.extend(envelopes)
             return len(self.envelopes)
+
+
+@dataclass(slots=True)
+class BatchGroups:
+    """Batch builders per (source, format): a routed channel writes several sources in one chunk.
+
+    `add` puts an event in the channel's own source, `route` first asks the routing table whether the
+    hints send it to a file format's source (see `watchfloor.ingest.routing`).
+    """
+
+    origin: str
+    batch_size: int
+    _builders: dict[tuple[str, str], BatchBuilder] = field(default_factory=dict)
+
+    def add(
+        self, source: str, format_name: str, record: Mapping[str, Any], raw: str, position: int
+    ) -> Iterator[EventBatch]:
+        """Queue one event; yield its group's batch when full."""
+        key = (source, format_name)
+        builder = self._builders.get(key)
+        if builder is None:
+            builder = self._builders[key] = BatchBuilder(source, format_name, self.origin)
+        builder.add(record, raw, position)
+        if len(builder) >= self.batch_size:
+            yield builder.build()
+
+    def route(
+        self,
+        routing: RoutingTable,
+        hints: Mapping[str, str | None],
+        payload: Callable[[], Payload | None],
+        extra: Callable[[], Mapping[str, Any]],
+        position: int,
+    ) -> Iterator[EventBatch | Quarantined] | None:
+        """Route one event: batches (or its quarantine) if the hints send it elsewhere; else None.
+
+        `payload` and `extra` (ingestion metadata such as `hec.sourcetype`, kept beside the producer
+        fields where those lack the name) are built only for events a rule routes.
+        """
+        if routing.choose(hints) is None:
+            return None
+        content = payload()
+        if content is None:
+            return None
+        routed = routing.route(hints, content)
+        if routed is None:
+            return None
+        if isinstance(routed, Refused):
+            return iter((Quarantined(self.origin, position, routed.reason, content.text, routed.format),))
+        record = routed.fields
+        for key, value in extra().items():
+            record.setdefault(key, value)
+        return self.add(routed.source, routed.format, record, content.text, position)
+
+    def flush(self) -> Iterator[EventBatch]:
+        """The partly filled batches, in the order their groups appeared."""
+        for builder in self._builders.values():
+            if len(builder):
+                yield builder.build()
 
 
 def decode_json_envelopes(

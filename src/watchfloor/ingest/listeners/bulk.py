@@ -14,8 +14,8 @@ malformed action line fails the whole request with 400, as in Elasticsearch, bec
 body can no longer be paired up.
 
 Documents are acknowledged only after the `Acknowledger` (the durable spool) has written them; the
-spool's sequence numbers become the items' `_seq_no`. They are parsed later by `BULK_DECODER`, into
-one `bulk` source: see `BulkDecoder` for why one source rather than one per index.
+spool's sequence numbers become the items' `_seq_no`. They are parsed later by `BULK_DECODER`
+(`bulk_decode`): Beats documents of known kinds into their formats' sources, the others into `bulk`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import re
 import secrets
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -38,9 +38,8 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from watchfloor.errors import Overloaded, WatchfloorError
-from watchfloor.events import Acknowledger, Envelope, EventBatch, Quarantined
-from watchfloor.ingest.channels import decode_json_envelopes
-from watchfloor.schema import SourceMapping
+from watchfloor.events import Acknowledger, Envelope
+from watchfloor.ingest.listeners.bulk_decode import BULK_DECODER, BULK_MAPPING, BulkDecoder
 
 __all__ = [
     "BULK_DECODER",
@@ -54,7 +53,6 @@ __all__ = [
 ]
 
 CHANNEL = "bulk"
-SOURCE = "bulk"
 #: The Elasticsearch version announced to clients; 8.x clients accept any 8.x server.
 ES_VERSION = "8.15.0"
 #: Elasticsearch's default `http.max_content_length`; also the cap after gzip decompression.
@@ -445,59 +443,3 @@ def bulk_app(acknowledger: Acknowledger, tokens: Sequence[str]) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(bulk_router(acknowledger, tokens))
     return app
-
-
-_SEVERITY_WORDS: tuple[tuple[str, int], ...] = (("trace debug info informational", 1), ("notice", 2))
-_SEVERITY_WORDS += (("warn warning", 3), ("error err", 4), ("critical crit alert", 5), ("emergency fatal", 6))
-_SEVERITY_IDS = {word: level for words, level in _SEVERITY_WORDS for word in words.split()}
-
-#: Elastic Common Schema names, which Beats, Logstash, Fluent Bit, Vector and most `_bulk` senders write.
-BULK_MAPPING = SourceMapping(
-    source=SOURCE,
-    product="Elasticsearch bulk",
-    time=("@timestamp", "timestamp", "event.created", "time"),
-    user=("user.name", "user.id", "winlog.event_data.TargetUserName", "user"),
-    src_ip=("source.ip", "client.ip", "source.address", "client.address"),
-    src_port=("source.port", "client.port"),
-    dst_ip=("destination.ip", "server.ip", "destination.address", "server.address"),
-    dst_port=("destination.port", "server.port"),
-    hostname=("host.name", "host.hostname", "agent.hostname", "observer.hostname", "host"),
-    process_path=("process.executable", "process.name"),
-    process_cmd_line=("process.command_line",),
-    process_pid=("process.pid",),
-    parent_path=("process.parent.executable", "process.parent.name"),
-    parent_cmd_line=("process.parent.command_line",),
-    parent_pid=("process.parent.pid",),
-    file_path=("file.path",),
-    activity=("event.action", "event.type"),
-    status=("event.outcome",),
-    severity=("log.level", "event.severity", "level", "severity"),
-    severity_ids=_SEVERITY_IDS,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class BulkDecoder:
-    """`ChannelDecoder` of the `bulk` channel: every document into the one `bulk` source.
-
-    One source rather than one per index: index names are chosen by shippers and usually carry a date
-    (`filebeat-8.15.0-2024.06.01`), which would make a new source (and a new view) every day, and the
-    store's source names are limited to 63 characters. The index survives as the `_index` field, and
-    one Elastic Common Schema mapping fits what the senders of `_bulk` write.
-    """
-
-    channel: str = CHANNEL
-    mappings: tuple[SourceMapping, ...] = (BULK_MAPPING,)
-    batch_size: int = 50_000
-    format: ClassVar[str] = "elasticsearch-bulk"
-
-    def decode(self, envelopes: Sequence[Envelope], origin: str) -> Iterator[EventBatch | Quarantined]:
-        """Each envelope's document, flattened, with `_index` and `_id` from the action line."""
-        return decode_json_envelopes(envelopes, origin, SOURCE, self.format, self.batch_size, _index_and_id)
-
-
-def _index_and_id(envelope: Envelope) -> dict[str, str | None]:
-    return {"_index": envelope.meta.get("index"), "_id": envelope.meta.get("id")}
-
-
-BULK_DECODER = BulkDecoder()

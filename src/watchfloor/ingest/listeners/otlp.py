@@ -9,7 +9,7 @@ a `google.rpc.Status` body, as the spec asks.
 
 Each LogRecord becomes one `Envelope` whose body is a small JSON document with the record's resource,
 scope, times, severity, body, attributes and trace context, named as OpenTelemetry names them, so
-that `OTLP_DECODER` can later flatten it into the `otlp` source without the protobuf classes.
+that `OTLP_DECODER` (`otlp_decode`) can later decode it without the protobuf classes.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import hmac
 import math
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -35,9 +34,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from starlette.concurrency import run_in_threadpool
 
 from watchfloor.errors import Overloaded, WatchfloorError
-from watchfloor.events import Acknowledger, Envelope, EventBatch, Quarantined
-from watchfloor.ingest.channels import decode_json_envelopes
-from watchfloor.schema import SourceMapping
+from watchfloor.events import Acknowledger, Envelope
+from watchfloor.ingest.listeners.otlp_decode import OTLP_DECODER, OTLP_MAPPING, OtlpDecoder
 
 __all__ = [
     "OTLP_DECODER",
@@ -51,7 +49,6 @@ __all__ = [
 ]
 
 CHANNEL = "otlp"
-SOURCE = "otlp"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 #: Largest request accepted, after decompression (the Collector's default limit is 20 MiB).
@@ -317,62 +314,3 @@ def otlp_app(
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(otlp_router(acknowledger, tokens, max_record_bytes))
     return app
-
-
-_SEVERITY_IDS = {str(n): 1 for n in range(1, 13)} | {str(n): 3 for n in range(13, 17)}
-_SEVERITY_IDS |= {str(n): 4 for n in range(17, 21)} | {str(n): 6 for n in range(21, 25)}
-_SEVERITY_WORDS = {"trace": 1, "debug": 1, "info": 1, "notice": 2, "warn": 3, "warning": 3, "error": 4}
-_SEVERITY_WORDS |= {"critical": 5, "fatal": 6}
-
-#: OpenTelemetry semantic conventions onto the core; severity numbers by range (TRACE to INFO are
-#: informational, WARN medium, ERROR high, FATAL fatal), the text only when no number was sent.
-OTLP_MAPPING = SourceMapping(
-    source=SOURCE,
-    product="OpenTelemetry",
-    time=("time_unix_nano", "observed_time_unix_nano"),
-    user=(
-        "attributes.enduser.id",
-        "attributes.user.name",
-        "attributes.user.id",
-        "resource.attributes.enduser.id",
-        "resource.attributes.user.name",
-    ),
-    src_ip=("attributes.client.address", "attributes.source.address", "attributes.network.peer.address"),
-    src_port=("attributes.client.port", "attributes.source.port", "attributes.network.peer.port"),
-    dst_ip=(
-        "attributes.server.address",
-        "attributes.destination.address",
-        "attributes.network.local.address",
-    ),
-    dst_port=("attributes.server.port", "attributes.destination.port", "attributes.network.local.port"),
-    hostname=("resource.attributes.host.name", "attributes.host.name", "resource.attributes.k8s.node.name"),
-    process_path=(
-        "resource.attributes.process.executable.path",
-        "attributes.process.executable.path",
-        "resource.attributes.process.executable.name",
-    ),
-    process_cmd_line=("resource.attributes.process.command_line", "attributes.process.command_line"),
-    process_pid=("resource.attributes.process.pid", "attributes.process.pid"),
-    parent_pid=("resource.attributes.process.parent_pid", "attributes.process.parent_pid"),
-    file_path=("attributes.file.path",),
-    activity=("event_name", "attributes.event.name"),
-    severity=("severity_number", "severity_text"),
-    severity_ids=_SEVERITY_IDS | _SEVERITY_WORDS,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class OtlpDecoder:
-    """`ChannelDecoder` of the `otlp` channel: every record, flattened, into the `otlp` source."""
-
-    channel: str = CHANNEL
-    mappings: tuple[SourceMapping, ...] = (OTLP_MAPPING,)
-    batch_size: int = 50_000
-    format: ClassVar[str] = "otlp-logs"
-
-    def decode(self, envelopes: Sequence[Envelope], origin: str) -> Iterator[EventBatch | Quarantined]:
-        """`resource.attributes.service.name`, `attributes.<key>`, `severity_number`, `body`... per record."""
-        return decode_json_envelopes(envelopes, origin, SOURCE, self.format, self.batch_size)
-
-
-OTLP_DECODER = OtlpDecoder()
