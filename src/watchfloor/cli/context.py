@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from sqlalchemy.orm import Session
 
-from watchfloor.cases import actor_for, context_index, import_context, list_context, open_database
+from watchfloor.cases import actor_for, context_index, import_context, list_context
 from watchfloor.cases.context_records import record_fields
-from watchfloor.cli.common import echo_json, settings_of
+from watchfloor.cli.case_options import case_session, db_option
+from watchfloor.cli.common import echo_json
 from watchfloor.context import (
     CRITICALITY_NAMES,
     Asset,
@@ -33,26 +31,6 @@ from watchfloor.context import (
 __all__ = ["context"]
 
 _KINDS = click.Choice([k.value for k in ContextKind])
-
-
-@contextmanager
-def _session(ctx: click.Context, db_url: str | None) -> Iterator[Session]:
-    database = open_database(db_url, settings_of(ctx).data_dir)
-    try:
-        with database.session() as session:
-            yield session
-    finally:
-        database.close()
-
-
-def _db_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--db",
-        "db_url",
-        envvar="WATCHFLOOR_DB",
-        default=None,
-        help="Incident database URL (default: $WATCHFLOOR_DB, else SQLite in the data directory).",
-    )(func)
 
 
 def _describe(item: ContextRecord) -> str:
@@ -85,7 +63,7 @@ def context() -> None:
     "--kind", type=_KINDS, default=None, help="What the file holds (default: from its name/columns)."
 )
 @click.option("--as", "as_user", default=None, help="Acting user (default: $WATCHFLOOR_USER, else OS user).")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def import_command(
@@ -98,7 +76,7 @@ def import_command(
             click.echo(f"  {problem}", err=True)
         raise ContextError(f"{len(result.errors)} problem(s) in {path}; nothing imported", None)
     user = as_user or os.environ.get("WATCHFLOOR_USER") or getpass.getuser()
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         summary = import_context(session, actor_for(session, user), result)
     if as_json:
         echo_json(summary.as_dict())
@@ -111,12 +89,12 @@ def import_command(
 
 @context.command("list")
 @click.option("--kind", type=_KINDS, default=None, help="Only this kind.")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def list_command(ctx: click.Context, kind: str | None, db_url: str | None, as_json: bool) -> None:
     """List the stored assets, identities and services."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         records = list_context(session, ContextKind(kind) if kind else None)
     if as_json:
         echo_json([{"kind": _kind_of(r).value, **record_fields(r)} for r in records])
@@ -136,12 +114,12 @@ def _kind_of(item: ContextRecord) -> ContextKind:
 
 @context.command("resolve")
 @click.argument("value")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def resolve_command(ctx: click.Context, value: str, db_url: str | None, as_json: bool) -> None:
     """Show which asset, identity or service a host name, address or user name resolves to."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         found = context_index(session).resolve(value)
     if as_json:
         echo_json(

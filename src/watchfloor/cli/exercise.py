@@ -10,20 +10,11 @@ from __future__ import annotations
 
 import click
 
+from watchfloor.cli.case_options import db_option
 from watchfloor.cli.common import echo_json, settings_of
 from watchfloor.exercises import SCENARIOS, exercise_report, render, run_exercise
 
 __all__ = ["exercise"]
-
-
-def _db_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--db",
-        "db_url",
-        envvar="WATCHFLOOR_DB",
-        default=None,
-        help="Incident database URL (default: $WATCHFLOOR_DB, else SQLite in the data directory).",
-    )(func)
 
 
 @click.group()
@@ -33,7 +24,7 @@ def exercise() -> None:
 
 @exercise.command("run")
 @click.argument("scenario_or_path")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def run_command(ctx: click.Context, scenario_or_path: str, db_url: str | None, as_json: bool) -> None:
@@ -48,7 +39,7 @@ def run_command(ctx: click.Context, scenario_or_path: str, db_url: str | None, a
 
 @exercise.command("report")
 @click.argument("run_id")
-@_db_option
+@db_option
 @click.pass_context
 def report_command(ctx: click.Context, run_id: str, db_url: str | None) -> None:
     """Print a past drill's report (JSON) with its MTTA and MTTR recomputed now."""

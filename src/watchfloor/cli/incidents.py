@@ -11,11 +11,8 @@ newer change (exit 1 with a conflict); without it the command acts on the incide
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
@@ -29,7 +26,6 @@ from watchfloor.cases import (
     NotFound,
     Role,
     acknowledge,
-    actor_for,
     add_comment,
     add_user,
     assign,
@@ -41,7 +37,6 @@ from watchfloor.cases import (
     list_criticality,
     list_incidents,
     list_users,
-    open_database,
     remediate,
     reopen,
     set_criticality,
@@ -49,49 +44,13 @@ from watchfloor.cases import (
     verify,
 )
 from watchfloor.cases.views import jsonable
+from watchfloor.cli.case_options import acting_actor, case_options, case_session, default_user
 from watchfloor.cli.common import settings_of
 from watchfloor.errors import WatchfloorError
 
 __all__ = ["audit", "criticality", "incidents", "users"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _default_user() -> str:
-    return os.environ.get("WATCHFLOOR_USER") or getpass.getuser()
-
-
-def _common(func: F) -> F:
-    """`--as`, `--db` and `--json`, on every command so they may follow the arguments."""
-    func = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
-    func = click.option(
-        "--db",
-        "db_url",
-        envvar="WATCHFLOOR_DB",
-        default=None,
-        help="Incident database URL (default: $WATCHFLOOR_DB, else SQLite in the data directory).",
-    )(func)
-    func = click.option(
-        "--as",
-        "as_user",
-        default=None,
-        help="Acting user (default: $WATCHFLOOR_USER, else the operating-system user).",
-    )(func)
-    return func
-
-
-@contextmanager
-def _session(ctx: click.Context, db_url: str | None) -> Iterator[Session]:
-    database = open_database(db_url, settings_of(ctx).data_dir)
-    try:
-        with database.session() as session:
-            yield session
-    finally:
-        database.close()
-
-
-def _actor(session: Session, as_user: str | None) -> Actor:
-    return actor_for(session, as_user or _default_user())
 
 
 def _echo_json(value: Any) -> None:
@@ -128,7 +87,7 @@ def incidents() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0)
 @click.option("--exercises", is_flag=True, help="List exercise incidents (left out otherwise).")
-@_common
+@case_options
 @click.pass_context
 def list_command(
     ctx: click.Context,
@@ -147,7 +106,7 @@ def list_command(
 ) -> None:
     """List incidents in the queues, worst first."""
     wanted = IncidentFilter(states, tier, queue, severity, assignee, exercises, sort, limit, offset)
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         rows = list_incidents(session, wanted)
     if as_json:
         _echo_json(rows)
@@ -159,13 +118,13 @@ def list_command(
 
 @incidents.command("show")
 @click.argument("incident_id", type=int)
-@_common
+@case_options
 @click.pass_context
 def show_command(
     ctx: click.Context, incident_id: int, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """Show one incident with its alerts, escalations, tasks and evidence."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         detail = show_incident(session, incident_id)
     if as_json:
         _echo_json(detail)
@@ -198,7 +157,7 @@ def _version_option(func: F) -> F:
 @incidents.command("ack")
 @click.argument("incident_id", type=int)
 @_version_option
-@_common
+@case_options
 @click.pass_context
 def ack_command(
     ctx: click.Context,
@@ -209,8 +168,8 @@ def ack_command(
     as_json: bool,
 ) -> None:
     """Acknowledge a new incident (you become its assignee if it had none)."""
-    with _session(ctx, db_url) as session:
-        row = acknowledge(session, _actor(session, as_user), incident_id, expect_version)
+    with case_session(ctx, db_url) as session:
+        row = acknowledge(session, acting_actor(session, as_user), incident_id, expect_version)
         item = IncidentSummary.of(row)
     _done(as_json, item, "acknowledged")
 
@@ -225,7 +184,7 @@ def _step_command(name: str) -> None:
     @incidents.command(name)
     @click.argument("incident_id", type=int)
     @_version_option
-    @_common
+    @case_options
     @click.pass_context
     def command(
         ctx: click.Context,
@@ -235,8 +194,8 @@ def _step_command(name: str) -> None:
         db_url: str | None,
         as_json: bool,
     ) -> None:
-        with _session(ctx, db_url) as session:
-            row = _STEPS[name](session, _actor(session, as_user), incident_id, expect_version)
+        with case_session(ctx, db_url) as session:
+            row = _STEPS[name](session, acting_actor(session, as_user), incident_id, expect_version)
             item = IncidentSummary.of(row)
         _done(as_json, item, f"{item.state}")
 
@@ -254,7 +213,7 @@ for _name in _STEPS:
 @click.option("--to", "to_user", default=None, help="User to assign to.")
 @click.option("--queue", default=None, help="Or put it back in a queue of its tier.")
 @_version_option
-@_common
+@case_options
 @click.pass_context
 def assign_command(
     ctx: click.Context,
@@ -267,8 +226,8 @@ def assign_command(
     as_json: bool,
 ) -> None:
     """Assign an incident to a person (who may work its tier) or to a queue."""
-    with _session(ctx, db_url) as session:
-        row = assign(session, _actor(session, as_user), incident_id, expect_version, to_user, queue)
+    with case_session(ctx, db_url) as session:
+        row = assign(session, acting_actor(session, as_user), incident_id, expect_version, to_user, queue)
         item = IncidentSummary.of(row)
     _done(as_json, item, "assigned")
 
@@ -280,7 +239,7 @@ def _tier_command(name: str, func: Callable[..., Any], help_text: str) -> None:
     @click.option("--note", required=True, help="Handoff note for the receiving tier.")
     @click.option("--reason", default="", help="Why (defaults to the note).")
     @_version_option
-    @_common
+    @case_options
     @click.pass_context
     def command(
         ctx: click.Context,
@@ -293,9 +252,9 @@ def _tier_command(name: str, func: Callable[..., Any], help_text: str) -> None:
         db_url: str | None,
         as_json: bool,
     ) -> None:
-        with _session(ctx, db_url) as session:
+        with case_session(ctx, db_url) as session:
             record = func(
-                session, _actor(session, as_user), incident_id, expect_version, to_tier, note, reason
+                session, acting_actor(session, as_user), incident_id, expect_version, to_tier, note, reason
             )
             detail = show_incident(session, incident_id)
         if as_json:
@@ -314,7 +273,7 @@ _tier_command("deescalate", deescalate, "De-escalate to a lower tier with a hand
 @click.option("--remediation", type=click.Choice(["manual", "automated"]), required=True)
 @click.option("--action", "actions", multiple=True, help="An action taken (repeatable).")
 @_version_option
-@_common
+@case_options
 @click.pass_context
 def remediate_command(
     ctx: click.Context,
@@ -327,8 +286,10 @@ def remediate_command(
     as_json: bool,
 ) -> None:
     """Record that the threat was removed, manually or by automation."""
-    with _session(ctx, db_url) as session:
-        row = remediate(session, _actor(session, as_user), incident_id, expect_version, remediation, actions)
+    with case_session(ctx, db_url) as session:
+        row = remediate(
+            session, acting_actor(session, as_user), incident_id, expect_version, remediation, actions
+        )
         item = IncidentSummary.of(row)
     _done(as_json, item, "remediated")
 
@@ -342,7 +303,7 @@ def remediate_command(
 @click.option("--action", "actions", multiple=True, help="An action taken (repeatable).")
 @click.option("--note", default="")
 @_version_option
-@_common
+@case_options
 @click.pass_context
 def close_command(
     ctx: click.Context,
@@ -357,8 +318,8 @@ def close_command(
     as_json: bool,
 ) -> None:
     """Close with a verdict and how it was remediated."""
-    with _session(ctx, db_url) as session:
-        actor = _actor(session, as_user)
+    with case_session(ctx, db_url) as session:
+        actor = acting_actor(session, as_user)
         policy = FidelityPolicy.from_config(settings_of(ctx).extra.get("fidelity"))
         row = close(session, actor, incident_id, expect_version, verdict, remediation, actions, note, policy)
         item = IncidentSummary.of(row)
@@ -369,7 +330,7 @@ def close_command(
 @click.argument("incident_id", type=int)
 @click.option("--reason", required=True)
 @_version_option
-@_common
+@case_options
 @click.pass_context
 def reopen_command(
     ctx: click.Context,
@@ -381,8 +342,8 @@ def reopen_command(
     as_json: bool,
 ) -> None:
     """Reopen a closed incident for more investigation."""
-    with _session(ctx, db_url) as session:
-        row = reopen(session, _actor(session, as_user), incident_id, expect_version, reason)
+    with case_session(ctx, db_url) as session:
+        row = reopen(session, acting_actor(session, as_user), incident_id, expect_version, reason)
         item = IncidentSummary.of(row)
     _done(as_json, item, "reopened")
 
@@ -390,14 +351,14 @@ def reopen_command(
 @incidents.command("comment")
 @click.argument("incident_id", type=int)
 @click.argument("text")
-@_common
+@case_options
 @click.pass_context
 def comment_command(
     ctx: click.Context, incident_id: int, text: str, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """Add a comment."""
-    with _session(ctx, db_url) as session:
-        view = add_comment(session, _actor(session, as_user), incident_id, text)
+    with case_session(ctx, db_url) as session:
+        view = add_comment(session, acting_actor(session, as_user), incident_id, text)
     if as_json:
         _echo_json(view)
     else:
@@ -410,11 +371,11 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@_common
+@case_options
 @click.pass_context
 def verify_command(ctx: click.Context, as_user: str | None, db_url: str | None, as_json: bool) -> None:
     """Recompute the hash chain; exit 1 naming the first broken entry."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         result = verify(session)
     if as_json:
         _echo_json(result.as_dict())
@@ -433,7 +394,7 @@ def users() -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--name", "display_name", default="")
-@_common
+@case_options
 @click.pass_context
 def users_add(
     ctx: click.Context,
@@ -445,13 +406,11 @@ def users_add(
     as_json: bool,
 ) -> None:
     """Add a user."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         try:
-            actor = _actor(session, as_user)
+            actor = acting_actor(session, as_user)
         except NotFound:
-            actor = Actor(
-                as_user or _default_user(), Role.STAKEHOLDER
-            )  # allowed only for the very first user
+            actor = Actor(as_user or default_user(), Role.STAKEHOLDER)  # allowed only for the very first user
         view = add_user(session, actor, username, role, display_name)
     if as_json:
         _echo_json(view)
@@ -460,11 +419,11 @@ def users_add(
 
 
 @users.command("list")
-@_common
+@case_options
 @click.pass_context
 def users_list(ctx: click.Context, as_user: str | None, db_url: str | None, as_json: bool) -> None:
     """List users."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         rows = list_users(session)
     if as_json:
         _echo_json(rows)
@@ -483,7 +442,7 @@ def criticality() -> None:
 @click.argument("value")
 @click.option("--level", default="business_critical", show_default=True)
 @click.option("--service", "business_service", default="")
-@_common
+@case_options
 @click.pass_context
 def criticality_set(
     ctx: click.Context,
@@ -496,8 +455,10 @@ def criticality_set(
     as_json: bool,
 ) -> None:
     """Mark an asset or identity."""
-    with _session(ctx, db_url) as session:
-        view = set_criticality(session, _actor(session, as_user), entity_type, value, level, business_service)
+    with case_session(ctx, db_url) as session:
+        view = set_criticality(
+            session, acting_actor(session, as_user), entity_type, value, level, business_service
+        )
     if as_json:
         _echo_json(view)
     else:
@@ -505,11 +466,11 @@ def criticality_set(
 
 
 @criticality.command("list")
-@_common
+@case_options
 @click.pass_context
 def criticality_list(ctx: click.Context, as_user: str | None, db_url: str | None, as_json: bool) -> None:
     """List the criticality table."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         rows = list_criticality(session)
     if as_json:
         _echo_json(rows)

@@ -25,8 +25,8 @@ from watchfloor.cases import (
     write_review,
 )
 from watchfloor.cases.views import jsonable
+from watchfloor.cli.case_options import acting_actor, case_options, case_session
 from watchfloor.cli.common import echo_json, settings_of
-from watchfloor.cli.incidents import _actor, _common, _session
 from watchfloor.metrics.config import parse_duration
 from watchfloor.respond.comms import CommsConfig, post_update, send_reminders
 
@@ -48,7 +48,7 @@ def major() -> None:
 @click.option("--service", "services", multiple=True, help="Affected business service (repeatable).")
 @click.option("--audience", "audiences", multiple=True, help="Audience of [major.audiences] (repeatable).")
 @click.option("--cadence", default="60m", show_default=True, help="Update cadence (30m, 1h...).")
-@_common
+@case_options
 @click.pass_context
 def declare_command(
     ctx: click.Context,
@@ -67,10 +67,10 @@ def declare_command(
     unknown = [a for a in audiences if a not in config.audiences]
     if unknown:
         raise InvalidInput(f"audience {', '.join(unknown)} has no [major.audiences.NAME] in watchfloor.toml")
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         view = declare_major(
             session,
-            _actor(session, as_user),
+            acting_actor(session, as_user),
             incident_ids=incident_ids,
             title=title,
             services=services,
@@ -92,7 +92,7 @@ def declare_command(
 @click.option("--doing", required=True)
 @click.option("--need", default="")
 @click.option("--next", "next_in", default=None, help="Next update in (default: the cadence).")
-@_common
+@case_options
 @click.pass_context
 def update_command(
     ctx: click.Context,
@@ -111,9 +111,9 @@ def update_command(
     config = CommsConfig.from_settings(settings.extra, settings.data_dir)
     text = UpdateText(what_happened, impact, doing, need)
     minutes = _minutes(next_in, "--next") if next_in else None
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         update = post_update(
-            session, _actor(session, as_user), major_id, text, config, next_in_minutes=minutes
+            session, acting_actor(session, as_user), major_id, text, config, next_in_minutes=minutes
         )
     if as_json:
         echo_json(jsonable(update))
@@ -127,7 +127,7 @@ def update_command(
 @click.argument("update_id", type=int)
 @click.option("--audience", required=True)
 @click.option("--by", "by", required=True, help="Who of the audience read it.")
-@_common
+@case_options
 @click.pass_context
 def ack_command(
     ctx: click.Context,
@@ -139,8 +139,10 @@ def ack_command(
     as_json: bool,
 ) -> None:
     """Record that an audience acknowledged an update."""
-    with _session(ctx, db_url) as session:
-        delivery = acknowledge_update(session, _actor(session, as_user), update_id, audience=audience, by=by)
+    with case_session(ctx, db_url) as session:
+        delivery = acknowledge_update(
+            session, acting_actor(session, as_user), update_id, audience=audience, by=by
+        )
     if as_json:
         echo_json(jsonable(delivery))
     else:
@@ -149,14 +151,14 @@ def ack_command(
 
 @major.command("due")
 @click.option("--notify", is_flag=True, help="Also post the reminder to [major] reminder_channel.")
-@_common
+@case_options
 @click.pass_context
 def due_command(
     ctx: click.Context, notify: bool, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """List major incidents whose next update is overdue (the cadence reminder)."""
     settings = settings_of(ctx)
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         if notify:
             due = send_reminders(session, CommsConfig.from_settings(settings.extra, settings.data_dir))
         else:
@@ -179,13 +181,13 @@ def due_command(
 
 @major.command("list")
 @click.option("--all", "include_closed", is_flag=True, help="Closed ones too.")
-@_common
+@case_options
 @click.pass_context
 def list_command(
     ctx: click.Context, include_closed: bool, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """List major incidents."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         rows = list_majors(session, include_closed=include_closed)
     if as_json:
         echo_json(jsonable(rows))
@@ -196,28 +198,28 @@ def list_command(
 
 @major.command("close")
 @click.argument("major_id", type=int)
-@_common
+@case_options
 @click.pass_context
 def close_command(
     ctx: click.Context, major_id: int, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """Close a major incident (tier 3); updates stop being due."""
-    with _session(ctx, db_url) as session:
-        view = close_major(session, _actor(session, as_user), major_id)
+    with case_session(ctx, db_url) as session:
+        view = close_major(session, acting_actor(session, as_user), major_id)
     click.echo(f"major incident {view.id} closed") if not as_json else echo_json(jsonable(view))
 
 
 @major.command("review")
 @click.argument("major_id", type=int)
 @click.option("--lessons", default="", help="Lessons learned (Markdown).")
-@_common
+@case_options
 @click.pass_context
 def review_command(
     ctx: click.Context, major_id: int, lessons: str, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """Write the post-incident review (Markdown) of a closed major incident and print it."""
-    with _session(ctx, db_url) as session:
-        markdown = write_review(session, _actor(session, as_user), major_id, lessons=lessons)
+    with case_session(ctx, db_url) as session:
+        markdown = write_review(session, acting_actor(session, as_user), major_id, lessons=lessons)
     echo_json({"major": major_id, "review": markdown}) if as_json else click.echo(markdown)
 
 
@@ -231,7 +233,7 @@ def action() -> None:
 @click.option("--owner", required=True)
 @click.option("--due", type=click.DateTime(formats=["%Y-%m-%d"]), required=True)
 @click.option("--text", required=True)
-@_common
+@case_options
 @click.pass_context
 def action_add_command(
     ctx: click.Context,
@@ -244,8 +246,10 @@ def action_add_command(
     as_json: bool,
 ) -> None:
     """Add an action item with an owner and a due date."""
-    with _session(ctx, db_url) as session:
-        item = add_action(session, _actor(session, as_user), major_id, owner=owner, due=due.date(), text=text)
+    with case_session(ctx, db_url) as session:
+        item = add_action(
+            session, acting_actor(session, as_user), major_id, owner=owner, due=due.date(), text=text
+        )
     echo_json(jsonable(item)) if as_json else click.echo(
         f"action {item.id} added for {item.owner}, due {item.due}"
     )
@@ -253,26 +257,26 @@ def action_add_command(
 
 @action.command("done")
 @click.argument("action_id", type=int)
-@_common
+@case_options
 @click.pass_context
 def action_done_command(
     ctx: click.Context, action_id: int, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """Mark an action item done."""
-    with _session(ctx, db_url) as session:
-        item = complete_action(session, _actor(session, as_user), action_id)
+    with case_session(ctx, db_url) as session:
+        item = complete_action(session, acting_actor(session, as_user), action_id)
     echo_json(jsonable(item)) if as_json else click.echo(f"action {item.id} done")
 
 
 @major.command("show")
 @click.argument("major_id", type=int)
-@_common
+@case_options
 @click.pass_context
 def show_command(
     ctx: click.Context, major_id: int, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """Show a major incident with its updates, deliveries and action items."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         detail = show_major(session, major_id)
     if as_json:
         echo_json(jsonable(detail))

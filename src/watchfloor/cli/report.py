@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from watchfloor.cases import render_targets_markdown, unexpected_targets
+from watchfloor.cli.case_options import case_session
 from watchfloor.cli.common import echo_json
-from watchfloor.cli.incidents import _session
 
 __all__ = ["report"]
 
@@ -26,7 +26,7 @@ def targets_command(
     ctx: click.Context, days: int, as_json: bool, as_markdown: bool, db_url: str | None
 ) -> None:
     """Entities attacks reached that were not thought valuable, and sensitive data touched."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         found = unexpected_targets(session, days=days)
     if as_json:
         echo_json(found.as_dict())

@@ -22,8 +22,8 @@ from watchfloor.cases import (
     start_tabletop,
 )
 from watchfloor.cases.views import jsonable
+from watchfloor.cli.case_options import acting_actor, case_options, case_session
 from watchfloor.cli.common import echo_json
-from watchfloor.cli.incidents import _actor, _common, _session
 
 __all__ = ["tabletop"]
 
@@ -35,15 +35,15 @@ def tabletop() -> None:
 
 @tabletop.command("run")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_common
+@case_options
 @click.pass_context
 def run_command(
     ctx: click.Context, path: Path, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """Start a tabletop run of the scenario at PATH and print its inject schedule."""
     scenario = parse_tabletop(path)
-    with _session(ctx, db_url) as session:
-        run_id = start_tabletop(session, _actor(session, as_user), scenario)
+    with case_session(ctx, db_url) as session:
+        run_id = start_tabletop(session, acting_actor(session, as_user), scenario)
     if as_json:
         echo_json({"run": run_id, "scenario": scenario.as_dict()})
         return
@@ -59,13 +59,13 @@ def run_command(
 
 @tabletop.command("injects")
 @click.argument("run_id", type=int)
-@_common
+@case_options
 @click.pass_context
 def injects_command(
     ctx: click.Context, run_id: int, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """The injects whose time has come, to read out to the participants."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         due = due_injects(session, run_id)
     if as_json:
         echo_json(jsonable(due))
@@ -79,7 +79,7 @@ def injects_command(
 @click.option("--inject", type=int, required=True)
 @click.option("--by", "by", required=True, help="The participant.")
 @click.option("--decision", required=True)
-@_common
+@case_options
 @click.pass_context
 def respond_command(
     ctx: click.Context,
@@ -92,21 +92,21 @@ def respond_command(
     as_json: bool,
 ) -> None:
     """Record a participant's decision in answer to an inject."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         record_response(
-            session, _actor(session, as_user), run_id, inject=inject, participant=by, decision=decision
+            session, acting_actor(session, as_user), run_id, inject=inject, participant=by, decision=decision
         )
     click.echo(f"recorded {by}'s decision on inject {inject}")
 
 
 @tabletop.command("report")
 @click.argument("run_id", type=int)
-@_common
+@case_options
 @click.pass_context
 def report_command(
     ctx: click.Context, run_id: int, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """The after-action report (Markdown): participation, decisions, gaps and action items."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         found = after_action(session, run_id)
     echo_json(jsonable(found)) if as_json else click.echo(render_after_action(found))

@@ -8,56 +8,19 @@ others, or to grant `admin`; each creation and revocation is an audit entry.
 
 from __future__ import annotations
 
-import getpass
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.orm import Session
 
-from watchfloor.cases import Actor, actor_for, open_database
 from watchfloor.cases.tokens import SCOPES, TokenView, create_token, list_tokens, revoke_token
 from watchfloor.cases.views import jsonable
-from watchfloor.cli.common import echo_json, settings_of
+from watchfloor.cli.case_options import acting_actor, case_options, case_session
+from watchfloor.cli.common import echo_json
 
 __all__ = ["tokens"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _options(func: F) -> F:
-    """`--as`, `--db` and `--json`, as on the incident commands."""
-    func = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
-    func = click.option(
-        "--db",
-        "db_url",
-        envvar="WATCHFLOOR_DB",
-        default=None,
-        help="Incident database URL (default: $WATCHFLOOR_DB, else SQLite in the data directory).",
-    )(func)
-    func = click.option(
-        "--as",
-        "as_user",
-        default=None,
-        help="Acting user (default: $WATCHFLOOR_USER, else the operating-system user).",
-    )(func)
-    return func
-
-
-@contextmanager
-def _session(ctx: click.Context, db_url: str | None) -> Iterator[Session]:
-    database = open_database(db_url, settings_of(ctx).data_dir)
-    try:
-        with database.session() as session:
-            yield session
-    finally:
-        database.close()
-
-
-def _actor(session: Session, as_user: str | None) -> Actor:
-    return actor_for(session, as_user or os.environ.get("WATCHFLOOR_USER") or getpass.getuser())
 
 
 def _line(token: TokenView) -> str:
@@ -88,7 +51,7 @@ def tokens() -> None:
     help="read, write or admin (repeatable; admin implies the others).",
 )
 @click.option("--name", default="", help="What the token is for (shown in listings).")
-@_options
+@case_options
 @click.pass_context
 def create_command(
     ctx: click.Context,
@@ -100,8 +63,8 @@ def create_command(
     as_json: bool,
 ) -> None:
     """Create a token and print it once (it cannot be shown again)."""
-    with _session(ctx, db_url) as session:
-        issued = create_token(session, _actor(session, as_user), username, scopes, name)
+    with case_session(ctx, db_url) as session:
+        issued = create_token(session, acting_actor(session, as_user), username, scopes, name)
     if as_json:
         echo_json({**_as_dict(issued.token), "token": issued.secret})
         return
@@ -115,13 +78,13 @@ def create_command(
 
 @tokens.command("list")
 @click.option("--user", "username", default=None, help="Only this user's tokens.")
-@_options
+@case_options
 @click.pass_context
 def list_command(
     ctx: click.Context, username: str | None, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """List tokens (never their secrets), revoked ones included."""
-    with _session(ctx, db_url) as session:
+    with case_session(ctx, db_url) as session:
         rows = list_tokens(session, username)
     if as_json:
         echo_json([_as_dict(row) for row in rows])
@@ -133,14 +96,14 @@ def list_command(
 
 @tokens.command("revoke")
 @click.argument("token_id")
-@_options
+@case_options
 @click.pass_context
 def revoke_command(
     ctx: click.Context, token_id: str, as_user: str | None, db_url: str | None, as_json: bool
 ) -> None:
     """Revoke a token by its id: requests with it are refused (401) from now on."""
-    with _session(ctx, db_url) as session:
-        view = revoke_token(session, _actor(session, as_user), token_id)
+    with case_session(ctx, db_url) as session:
+        view = revoke_token(session, acting_actor(session, as_user), token_id)
     if as_json:
         echo_json(_as_dict(view))
     else:
