@@ -440,3 +440,8 @@ def test_business_context_over_the_api_sets_priority_routing(api: Api) -> None:
     (incident,) = api.incidents(alert("ctx1", hosts=("pay-db-01",)))
     shown = api.http.get(f"/api/v1/incidents/{incident}", headers=api.auth("tier2")).json()
     assert shown["incident"]["tier"] == 2, shown  # a crown jewel goes to tier 2
+    listed_row = api.http.get("/api/v1/incidents", params={"tier": 2}, headers=api.auth("tier2")).json()
+    assert [r["priority"] for r in listed_row["items"] if r["id"] == incident] == [
+        shown["incident"]["priority"]
+    ]
+    assert shown["incident"]["priority"] in {"P1", "P2"}, shown  # raised by the crown jewel

@@ -81,6 +81,7 @@ class IncidentOut(_View):
     is_exercise: bool
     merged_into_id: int | None
     version: int
+    priority: str | None = None  # P1..P4 from business context
 
 
 class IncidentPage(BaseModel):

@@ -72,6 +72,7 @@ class IncidentSummary(_AsDict):
     is_exercise: bool
     merged_into_id: int | None
     version: int
+    priority: str | None = None  # P1..P4 from business context (context/priority.py), None before 0006
 
     @classmethod
     def of(cls, row: Incident) -> IncidentSummary:
@@ -99,6 +100,7 @@ class IncidentSummary(_AsDict):
             is_exercise=row.is_exercise,
             merged_into_id=row.merged_into_id,
             version=row.version,
+            priority=row.priority,
         )
 
 

@@ -31,6 +31,7 @@ class QueueRow:
     id: int
     title: str
     severity: str
+    priority: str
     state: str
     tier: int
     assignee: str
@@ -46,6 +47,7 @@ class QueueRow:
             "id": self.id,
             "title": self.title,
             "severity": self.severity,
+            "priority": self.priority,
             "state": self.state,
             "tier": self.tier,
             "assignee": self.assignee,
@@ -69,6 +71,7 @@ def _row(item: IncidentSummary, config: MetricsConfig, now: dt.datetime) -> Queu
         item.id,
         item.title,
         item.severity,
+        item.priority or "-",
         item.state,
         item.tier,
         item.assignee or "",

@@ -22,6 +22,7 @@
     badge.textContent = row.severity;
     sev.appendChild(badge);
     tr.appendChild(sev);
+    tr.appendChild(cell(row.priority));
     const title = cell("");
     const link = document.createElement("a");
     link.href = "/incidents/" + encodeURIComponent(row.id);
@@ -50,7 +51,7 @@
         if (!data.rows.length) {
           const tr = document.createElement("tr");
           const td = cell("Nothing waiting in this queue.");
-          td.colSpan = 7;
+          td.colSpan = 8;
           tr.className = "empty";
           tr.appendChild(td);
           body.appendChild(tr);
