@@ -79,6 +79,7 @@ from watchfloor.cases import (
     show_incident,
     verify,
 )
+from watchfloor.cases.incidents import load_incident
 from watchfloor.cases.tokens import InvalidToken
 from watchfloor.errors import Location
 
@@ -323,12 +324,7 @@ def incidents_router(database: Database) -> APIRouter:
         """Optional `If-Match` on case work: refuse (412) if the incident moved on since it was read."""
         version = _expected(if_match, incident_id, required=False)
         if version is not None:
-            current = show_incident(session, incident_id).incident.version
-            if current != version:
-                raise Conflict(
-                    f"incident {incident_id} changed since you read it (now version {current})",
-                    current_version=current,
-                )
+            load_incident(session, incident_id, version)  # `Conflict` naming the current version
 
     @router.post(
         "/incidents/{incident_id}/comments",
