@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from watchfloor.api.identity import Credential, caller, needs
 from watchfloor.cases import Database, context_index, import_context, list_context
-from watchfloor.cases.context_records import record_fields
-from watchfloor.context import Asset, ContextKind, ContextRecord, Identity, parse_text
+from watchfloor.cases.context_records import kind_of, record_fields, resolution_fields
+from watchfloor.context import ContextKind, parse_text
 
 __all__ = ["context_router"]
 
@@ -39,14 +39,6 @@ class ContextImportIn(BaseModel):
         return self
 
 
-def _kind_of(item: ContextRecord) -> ContextKind:
-    if isinstance(item, Asset):
-        return ContextKind.ASSETS
-    if isinstance(item, Identity):
-        return ContextKind.IDENTITIES
-    return ContextKind.SERVICES
-
-
 def context_router(database: Database) -> APIRouter:
     """`/api/v1/context`: list, import, resolve."""
     router = APIRouter(prefix="/api/v1/context", tags=["context"])
@@ -56,7 +48,7 @@ def context_router(database: Database) -> APIRouter:
         """Every stored asset, identity and service (or one kind), with its criticality and owner."""
         with database.session() as session:
             caller(session, credential)
-            return [{"kind": _kind_of(r).value, **record_fields(r)} for r in list_context(session, kind)]
+            return [{"kind": kind_of(r).value, **record_fields(r)} for r in list_context(session, kind)]
 
     @router.post("/import", status_code=status.HTTP_201_CREATED)
     def import_route(body: ContextImportIn, credential: Write) -> dict[str, Any]:
@@ -79,15 +71,6 @@ def context_router(database: Database) -> APIRouter:
         with database.session() as session:
             caller(session, credential)
             found = context_index(session).resolve(value)
-        return [
-            {
-                "value": r.value,
-                "entity_type": r.entity_type.value,
-                "matched_by": r.matched_by,
-                "kind": _kind_of(r.record).value,
-                "record": record_fields(r.record),
-            }
-            for r in found
-        ]
+        return [resolution_fields(r) for r in found]
 
     return router

@@ -32,6 +32,7 @@ from watchfloor.context import (
     Exposure,
     Identity,
     ImportResult,
+    Resolution,
     parse_criticality,
 )
 
@@ -40,8 +41,10 @@ __all__ = [
     "context_index",
     "forget_index",
     "import_context",
+    "kind_of",
     "list_context",
     "record_fields",
+    "resolution_fields",
 ]
 
 _INDEX_KEY = "watchfloor.context_index"
@@ -102,6 +105,26 @@ def record_fields(item: ContextRecord) -> dict[str, Any]:
         "criticality": item.criticality,
         "owner": item.owner,
         "description": item.description,
+    }
+
+
+def kind_of(item: ContextRecord) -> ContextKind:
+    """Which table a record belongs to."""
+    if isinstance(item, Asset):
+        return ContextKind.ASSETS
+    if isinstance(item, Identity):
+        return ContextKind.IDENTITIES
+    return ContextKind.SERVICES
+
+
+def resolution_fields(match: Resolution) -> dict[str, Any]:
+    """A resolved entity as `context resolve --json` and the API show it."""
+    return {
+        "value": match.value,
+        "entity_type": match.entity_type.value,
+        "matched_by": match.matched_by,
+        "kind": kind_of(match.record).value,
+        "record": record_fields(match.record),
     }
 
 

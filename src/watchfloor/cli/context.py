@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from watchfloor.cases import actor_for, context_index, import_context, list_context
-from watchfloor.cases.context_records import record_fields
+from watchfloor.cases.context_records import kind_of, record_fields, resolution_fields
 from watchfloor.cli.case_options import case_session, db_option
 from watchfloor.cli.common import echo_json
 from watchfloor.context import (
@@ -97,19 +97,11 @@ def list_command(ctx: click.Context, kind: str | None, db_url: str | None, as_js
     with case_session(ctx, db_url) as session:
         records = list_context(session, ContextKind(kind) if kind else None)
     if as_json:
-        echo_json([{"kind": _kind_of(r).value, **record_fields(r)} for r in records])
+        echo_json([{"kind": kind_of(r).value, **record_fields(r)} for r in records])
         return
     for item in records:
         click.echo(_describe(item))
     click.echo(f"({len(records)} record{'s' if len(records) != 1 else ''})")
-
-
-def _kind_of(item: ContextRecord) -> ContextKind:
-    if isinstance(item, Asset):
-        return ContextKind.ASSETS
-    if isinstance(item, Identity):
-        return ContextKind.IDENTITIES
-    return ContextKind.SERVICES
 
 
 @context.command("resolve")
@@ -122,18 +114,7 @@ def resolve_command(ctx: click.Context, value: str, db_url: str | None, as_json:
     with case_session(ctx, db_url) as session:
         found = context_index(session).resolve(value)
     if as_json:
-        echo_json(
-            [
-                {
-                    "value": r.value,
-                    "entity_type": r.entity_type.value,
-                    "matched_by": r.matched_by,
-                    "kind": _kind_of(r.record).value,
-                    "record": record_fields(r.record),
-                }
-                for r in found
-            ]
-        )
+        echo_json([resolution_fields(r) for r in found])
         return
     if not found:
         raise ContextError(f"{value!r} resolves to no asset, identity or service")
