@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.test_cases_support import db_url, pg_schema_url  # noqa: F401
 from tests.test_respond_support import db, edr, open_incident, people, playbook, start  # noqa: F401
@@ -17,11 +18,16 @@ from watchfloor.metrics import MetricsQuery, compute_metrics
 from watchfloor.respond import (
     INTERRUPTED,
     ApprovalError,
+    EnrichSources,
+    Environment,
     PlaybookRun,
+    PlaybookSet,
+    Runner,
     RunState,
     StepRun,
     StepState,
     approve,
+    queue_run,
     resume_interrupted,
 )
 
@@ -67,6 +73,63 @@ def test_a_hung_connector_fails_the_step_after_its_timeout_and_the_run_with_the_
     )
     assert view.steps[0].state == "failed" and view.steps[0].attempts == 2
     assert runner.backoffs == [2.0]
+
+
+class _HungIntel:
+    """A threat-intel source that does not answer (a stalled TIP behind the lookup)."""
+
+    name = "stalled"
+
+    def lookup(self, kind: str, value: str) -> None:
+        time.sleep(1.5)
+
+
+HUNG_LOCAL = """
+name: slow-local
+trigger: {on: incident.created}
+steps:
+  - id: STEP
+    BODY
+    timeout: 300ms
+"""
+
+
+def test_a_hung_enrichment_source_fails_the_step_after_its_timeout(db: Database) -> None:
+    incident = open_incident(db, hosts=("ws-1",))
+    text = HUNG_LOCAL.replace("STEP", "look").replace("BODY", "enrich: [prior_incidents, intel]")
+    book = playbook(text)
+    env = Environment(sources=EnrichSources(intel=_HungIntel()))
+    runner = Runner(db, PlaybookSet({book.name: book}), env)
+    with db.session() as session:
+        run_id = queue_run(session, book, incident, "manual", "test", False).id
+    view = runner.execute(run_id)
+    assert view.state == "failed"
+    assert view.reason == "step look failed after 1 attempt(s): no result within the step timeout of 0.3s"
+
+
+def test_a_close_step_stuck_on_the_database_times_out_and_changes_nothing(db: Database) -> None:
+    """A closure held up past its timeout (a slow or locked database) is abandoned, never applied late."""
+    incident = open_incident(db, hosts=("ws-1",))
+    text = HUNG_LOCAL.replace("STEP", "shut").replace("BODY", "close: {verdict: false_positive_logic}")
+    runner, run_id = start(db, playbook(text), incident)
+
+    def stall_incident_updates(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INCIDENTS"):
+            time.sleep(1.5)
+
+    event.listen(db.engine, "before_cursor_execute", stall_incident_updates)
+    try:
+        view = runner.execute(run_id)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", stall_incident_updates)
+    assert view.state == "failed"
+    assert view.reason == "step shut failed after 1 attempt(s): no result within the step timeout of 0.3s"
+    time.sleep(1.6)  # the abandoned worker has woken up by now and rolled back
+    with db.session() as session:
+        detail = show_incident(session, incident)
+        assert detail.incident.state != "closed" and detail.incident.verdict is None
+        assert list(entries(session, actions=("incident.closed",))) == []
+        assert verify(session).ok
 
 
 def test_destructive_actions_wait_for_tier2_approval(db: Database, people) -> None:

@@ -5,12 +5,14 @@ Enrichment reads four sources, each behind a small interface so tests and instal
 the event store (related events around the incident's entities and time), the incident database (prior
 incidents on the same entities; business context from the criticality table), and threat intel
 (`IntelLookup`; none is configured by default, which the output says rather than pretending).
+The store and intel are read outside the step's database transaction, so a slow one is timed out
+without holding the incident database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,11 +25,15 @@ from watchfloor.respond.errors import PlaybookError
 from watchfloor.store import EventStore
 
 __all__ = [
+    "DATABASE_ENRICHERS",
     "ENRICHERS",
+    "OUTSIDE_ENRICHERS",
     "EnrichSources",
     "IntelLookup",
     "NoIntel",
-    "enrich",
+    "check_enrichers",
+    "enrich_from_database",
+    "enrich_from_outside",
     "incident_scope",
 ]
 
@@ -129,7 +135,7 @@ def _quote(value: str) -> str:
 
 
 def _related_events(
-    session: Session, scope: Mapping[str, Any], sources: EnrichSources, window: float, limit: int
+    scope: Mapping[str, Any], sources: EnrichSources, window: float, limit: int
 ) -> dict[str, Any]:
     if sources.store is None:
         return {"related_events": [], "related_events_note": "no event store configured"}
@@ -166,9 +172,7 @@ def _pairs(scope: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(kind, value) for kind, values in scope["entities"].items() for value in values]
 
 
-def _prior_incidents(
-    session: Session, scope: Mapping[str, Any], sources: EnrichSources, window: float, limit: int
-) -> dict[str, Any]:
+def _prior_incidents(session: Session, scope: Mapping[str, Any], limit: int) -> dict[str, Any]:
     pairs = _pairs(scope)
     if not pairs:
         return {"prior_incidents": []}
@@ -193,9 +197,7 @@ def _prior_incidents(
     return {"prior_incidents": found}
 
 
-def _business_context(
-    session: Session, scope: Mapping[str, Any], sources: EnrichSources, window: float, limit: int
-) -> dict[str, Any]:
+def _business_context(session: Session, scope: Mapping[str, Any], limit: int) -> dict[str, Any]:
     pairs = _pairs(scope)
     rows = (
         session.scalars(
@@ -217,9 +219,7 @@ def _business_context(
     }
 
 
-def _intel(
-    session: Session, scope: Mapping[str, Any], sources: EnrichSources, window: float, limit: int
-) -> dict[str, Any]:
+def _intel(scope: Mapping[str, Any], sources: EnrichSources, window: float, limit: int) -> dict[str, Any]:
     hits = []
     for kind, value in _pairs(scope):
         found = sources.intel.lookup(kind, value)
@@ -228,26 +228,43 @@ def _intel(
     return {"intel": hits, "intel_source": sources.intel.name}
 
 
-ENRICHERS = {
-    "related_events": _related_events,
+# Enrichers that read the incident database run inside the step's transaction; those that read the event
+# store or threat intel (which may be slow or hang) run outside it, under the step's timeout.
+DATABASE_ENRICHERS: dict[str, Callable[[Session, Mapping[str, Any], int], dict[str, Any]]] = {
     "prior_incidents": _prior_incidents,
     "business_context": _business_context,
+}
+OUTSIDE_ENRICHERS: dict[str, Callable[[Mapping[str, Any], EnrichSources, float, int], dict[str, Any]]] = {
+    "related_events": _related_events,
     "intel": _intel,
 }
+ENRICHERS = (*OUTSIDE_ENRICHERS, *DATABASE_ENRICHERS)
 
 
-def enrich(
-    session: Session,
-    scope: Mapping[str, Any],
-    sources: EnrichSources,
-    names: list[str],
-    window: float,
-    limit: int,
-) -> dict[str, Any]:
-    """Run the named enrichers and merge their outputs."""
-    outputs: dict[str, Any] = {}
+def check_enrichers(names: list[str]) -> None:
+    """Refuse an enrichment this version does not know, naming those it does."""
     for name in names:
         if name not in ENRICHERS:
             raise PlaybookError(f"unknown enrichment {name!r} ({', '.join(ENRICHERS)})")
-        outputs.update(ENRICHERS[name](session, scope, sources, window, limit))
+
+
+def enrich_from_database(
+    session: Session, scope: Mapping[str, Any], names: list[str], limit: int
+) -> dict[str, Any]:
+    """The named enrichers that read the incident database, merged."""
+    outputs: dict[str, Any] = {}
+    for name in names:
+        if name in DATABASE_ENRICHERS:
+            outputs.update(DATABASE_ENRICHERS[name](session, scope, limit))
+    return outputs
+
+
+def enrich_from_outside(
+    scope: Mapping[str, Any], sources: EnrichSources, names: list[str], window: float, limit: int
+) -> dict[str, Any]:
+    """The named enrichers that read the event store or threat intel, merged; no database session."""
+    outputs: dict[str, Any] = {}
+    for name in names:
+        if name in OUTSIDE_ENRICHERS:
+            outputs.update(OUTSIDE_ENRICHERS[name](scope, sources, window, limit))
     return outputs

@@ -1,8 +1,10 @@
 """Executing runs so that each ends in a final state, with every step recorded and audited.
 
 Each step attempt is its own transaction: the step's database effects, its record and its audit entry
-commit together, so a crash never leaves half a step. Steps that call other systems (act, notify) run
-outside any transaction, in a worker thread the runner stops waiting for at the step's timeout. Failed
+commit together, so a crash never leaves half a step. Every step runs under its timeout: the handler
+and its transaction in a worker thread (a `_CommitGuard` settles whether a late one commits), and the
+part that calls other systems (connectors, the event store, threat intel) outside any transaction,
+within the time left. Failed
 attempts are retried with exponential backoff (`backoff * 2**(attempt-1)`, at most a minute) when the
 error may be transient (a connector error or timeout); a playbook or workflow error fails at once.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,10 +25,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watchfloor.cases import Database
+from watchfloor.cases import Actor, Database
 from watchfloor.cases.models import utcnow
 from watchfloor.errors import WatchfloorError
-from watchfloor.respond.connectors import ConnectorResult
 from watchfloor.respond.context import incident_scope
 from watchfloor.respond.errors import ConnectorError, StepTimeout
 from watchfloor.respond.library import PlaybookSet
@@ -71,17 +73,54 @@ def _summary(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _with_timeout(call: Callable[[float], ConnectorResult], timeout: float, step_id: str) -> ConnectorResult:
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wf-step-{step_id}")
-    future = pool.submit(call, timeout)
+def _with_timeout(
+    call: Callable[[float], Mapping[str, Any]], left: float, timeout: float
+) -> Mapping[str, Any]:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="wf-step")
+    future = pool.submit(call, left)
     try:
-        # The connector enforces the timeout itself (and says where it hung); the watchdog, a little
-        # later, covers a connector that does not.
-        return future.result(timeout=timeout + _GRACE)
+        # A connector enforces the time left itself (and says where it hung); the watchdog, a little
+        # later, covers one that does not, and store or intel reads, which cannot.
+        return future.result(timeout=left + _GRACE)
     except concurrent.futures.TimeoutError:
         raise StepTimeout(f"no result within the step timeout of {timeout:g}s") from None
     finally:
         pool.shutdown(wait=False)
+
+
+class _CommitGuard:
+    """Settles, exactly once, whether a step's transaction commits or is abandoned at its timeout.
+
+    The handler runs in a worker thread the runner stops waiting for at the timeout; the worker may
+    still be running then (waiting on a locked database, say). Whoever takes the lock first wins: the
+    worker commits and the runner takes its result, or the runner abandons and the worker rolls back, so
+    a step recorded as timed out never changes an incident afterwards.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held = False
+        self.abandoned = False
+        self.committed = False
+
+    def claim(self) -> None:
+        """Called by the worker just before its commit; raises when the runner has given up."""
+        self._lock.acquire()
+        self._held = True
+        if self.abandoned:
+            raise StepTimeout("abandoned at the step timeout")
+
+    def release(self, committed: bool) -> None:
+        """Called by the worker once its transaction ended, either way."""
+        if self._held:
+            self.committed, self._held = committed, False
+            self._lock.release()
+
+    def abandon(self) -> bool:
+        """Called by the runner at the timeout: True when the worker committed first."""
+        with self._lock:
+            self.abandoned = not self.committed
+            return self.committed
 
 
 @dataclass
@@ -194,25 +233,13 @@ class Runner:
             try:
                 with self.database.session() as session:
                     self._mark_attempt(session, row_id, earlier + attempt, started, idempotent)
-                with self.database.session() as session:
-                    call = StepCall(
-                        session,
-                        playbook,
-                        step,
-                        self._scope(session, playbook, state),
-                        state.incident_id,
-                        actor,
-                        key,
-                        state.dry_run,
-                        self.env,
-                        state.approvals,
-                    )
-                    result = HANDLERS[step.kind](call)
-                    if not isinstance(result, Deferred):
-                        self._succeeded(session, row_id, started, result)
-                        return result
-                outcome = _with_timeout(result.call, step.timeout, step.id)
-                outputs = {**result.summary, **outcome.as_dict()}
+                clock = time.monotonic()
+                result = self._local(playbook, step, state, row_id, started, actor, key)
+                if not isinstance(result, Deferred):
+                    return result
+                left = step.timeout - (time.monotonic() - clock)
+                outcome = _with_timeout(result.call, round(max(left, 0.001), 3), step.timeout)
+                outputs = {**result.summary, **outcome}
                 with self.database.session() as session:
                     self._succeeded(session, row_id, started, outputs)
                 return outputs
@@ -229,6 +256,56 @@ class Runner:
                 self.backoffs.append(delay)
                 self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _local(
+        self,
+        playbook: Playbook,
+        step: Step,
+        state: _RunState,
+        row_id: int,
+        started: dt.datetime,
+        actor: Actor,
+        key: str,
+    ) -> dict[str, Any] | Deferred:
+        """The step's handler and record in one transaction, in a worker, under the step's timeout."""
+        guard = _CommitGuard()
+
+        def work() -> dict[str, Any] | Deferred:
+            committed = False
+            try:
+                with self.database.session() as session:
+                    scope = self._scope(session, playbook, state)
+                    call = StepCall(
+                        session,
+                        playbook,
+                        step,
+                        scope,
+                        state.incident_id,
+                        actor,
+                        key,
+                        state.dry_run,
+                        self.env,
+                        state.approvals,
+                    )
+                    result = HANDLERS[step.kind](call)
+                    if not isinstance(result, Deferred):
+                        self._succeeded(session, row_id, started, result)
+                    guard.claim()
+                committed = True
+                return result
+            finally:
+                guard.release(committed)
+
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wf-step-{step.id}")
+        future = pool.submit(work)
+        try:
+            return future.result(timeout=step.timeout)
+        except concurrent.futures.TimeoutError:
+            if guard.abandon():
+                return future.result()
+            raise StepTimeout(f"no result within the step timeout of {step.timeout:g}s") from None
+        finally:
+            pool.shutdown(wait=False)
 
     def _mark_attempt(
         self, session: Session, row_id: int, attempt: int, started: dt.datetime, idempotent: bool

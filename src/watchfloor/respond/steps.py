@@ -2,7 +2,9 @@
 
 A handler gets a `StepCall` (the session, the run's scope, the acting `playbook:<name>` user, the
 idempotency key, dry-run or not) and returns the step's outputs, or a `Deferred` for the part that talks
-to another system: the runner calls that outside any database transaction, under the step's timeout.
+to another system (a connector, the event store, threat intel): the runner calls that outside any
+database transaction, within what is left of the step's timeout. The handler itself runs under the
+same timeout (see `runner`).
 Incident changes go through `watchfloor.cases` service functions, so they are checked, versioned and
 audited like an analyst's; a playbook's closure is recorded with remediation `automated`.
 """
@@ -28,8 +30,14 @@ from watchfloor.cases import (
 from watchfloor.cases.models import Incident, User
 from watchfloor.cases.workflow import Action, next_state
 from watchfloor.errors import Location
-from watchfloor.respond.connectors import Connector, ConnectorResult
-from watchfloor.respond.context import EnrichSources, enrich
+from watchfloor.respond.connectors import Connector
+from watchfloor.respond.context import (
+    OUTSIDE_ENRICHERS,
+    EnrichSources,
+    check_enrichers,
+    enrich_from_database,
+    enrich_from_outside,
+)
 from watchfloor.respond.errors import ConnectorError, PlaybookError
 from watchfloor.respond.expr import evaluate
 from watchfloor.respond.playbook import Playbook, Step, StepKind, parse_duration
@@ -75,9 +83,12 @@ class StepCall:
 
 @dataclass(frozen=True, slots=True)
 class Deferred:
-    """The external part of a step, called by the runner outside a transaction with the timeout."""
+    """The external part of a step, called by the runner outside a transaction with the time left.
 
-    call: Callable[[float], ConnectorResult]
+    `call` gets the seconds left of the step's timeout and returns outputs merged over `summary`.
+    """
+
+    call: Callable[[float], Mapping[str, Any]]
     summary: Mapping[str, Any]
 
 
@@ -98,12 +109,17 @@ def _incident(call: StepCall) -> Incident:
     return incident
 
 
-def _enrich(call: StepCall) -> dict[str, Any]:
+def _enrich(call: StepCall) -> dict[str, Any] | Deferred:
     spec = call.step.spec
+    names = [str(name) for name in spec["sources"]]
+    check_enrichers(names)
     window = parse_duration(spec.get("window", "1h"), call.step.location or Location())
-    return enrich(
-        call.session, call.scope, call.env.sources, list(spec["sources"]), window, int(spec.get("limit", 50))
-    )
+    limit = int(spec.get("limit", 50))
+    outputs = enrich_from_database(call.session, call.scope, names, limit)
+    if not any(name in OUTSIDE_ENRICHERS for name in names):
+        return outputs
+    scope, sources = call.scope, call.env.sources
+    return Deferred(lambda _timeout: enrich_from_outside(scope, sources, names, window, limit), outputs)
 
 
 def _branch(call: StepCall) -> dict[str, Any]:
@@ -158,7 +174,7 @@ def _external(call: StepCall, name: str, action: str, params: dict[str, Any]) ->
             _APPROVER_TIER, DEFAULT_APPROVAL_TIMEOUT, f"{name}.{action} is destructive and needs approval"
         )
     key = call.key
-    return Deferred(lambda timeout: connector.execute(action, params, key, timeout), summary)
+    return Deferred(lambda timeout: connector.execute(action, params, key, timeout).as_dict(), summary)
 
 
 def _act(call: StepCall) -> dict[str, Any] | Deferred:
