@@ -28,7 +28,7 @@ from watchfloor.detect.ir import (
     StrMatch,
     Wild,
 )
-from watchfloor.detect.patterns import GlobSet, ValueCache
+from watchfloor.detect.patterns import GlobSet, ValueCache, use_compiled_cache
 from watchfloor.ingest import ingest_paths
 from watchfloor.store import DuckDBEventStore
 
@@ -207,6 +207,26 @@ def test_value_cache_matches_only_new_values_and_gives_the_same_pairs() -> None:
         expected = sorted(zip(*map(list, globs.match(values)), strict=True))
         assert sorted(zip(*map(list, cache.match(values)), strict=True)) == expected
     assert cache.enabled and len(cache.known) == 7  # each value matched once (twice: "ca", new twice)
+
+
+def test_compiled_databases_are_kept_and_a_damaged_one_is_rebuilt(tmp_path: Path) -> None:
+    values = pa.array(["c:\\windows\\cmd.exe /c whoami", "notepad", "x.exe", ""])
+    globs = [(M, ".exe"), ("notepad",), (M, "who", M), (M, "c:", M, "?", M)]
+    expected = sorted(zip(*map(list, GlobSet(globs).match(values)), strict=True))
+    use_compiled_cache(tmp_path)
+    try:
+        GlobSet(globs)  # compiles and keeps the databases
+        kept = sorted(tmp_path.glob("*.hsdb"))
+        assert len(kept) == 2  # one of literals, one of globs with inner wildcards
+        loaded = GlobSet(globs)
+        assert sorted(zip(*map(list, loaded.match(values)), strict=True)) == expected
+        for path in kept:
+            path.write_bytes(b"not a database")
+        rebuilt = GlobSet(globs)
+        assert sorted(zip(*map(list, rebuilt.match(values)), strict=True)) == expected
+        assert all(path.read_bytes() != b"not a database" for path in kept)
+    finally:
+        use_compiled_cache(None)
 
 
 @pytest.mark.slow

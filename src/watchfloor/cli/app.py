@@ -27,6 +27,7 @@ from watchfloor.cli import report as report_commands
 from watchfloor.cli import tabletop as tabletop_commands
 from watchfloor.cli import tokens as token_commands
 from watchfloor.config import load_settings
+from watchfloor.detect.patterns import use_compiled_cache
 from watchfloor.errors import WatchfloorError
 
 __all__ = ["cli", "main"]
@@ -44,6 +45,7 @@ __all__ = ["cli", "main"]
 def cli(ctx: click.Context, data_dir: Path | None) -> None:
     """Watchfloor: security operations from telemetry to remediation."""
     ctx.obj = load_settings(data_dir)
+    use_compiled_cache(ctx.obj.data_dir / "cache" / "hyperscan")
 
 
 for _command in (

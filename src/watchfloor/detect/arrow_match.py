@@ -322,9 +322,13 @@ def match_view(
     rules: Sequence[Rule],
     where: str | None = None,
     batch_rows: int = BATCH_ROWS,
+    plan: ArrowPlan | None = None,
 ) -> list[MatchRow]:
-    """Every match of `rules` (active, of this view) over the view, read once in Arrow batches."""
-    plan = ArrowPlan.for_rules(rules, reader.view_columns(view))
+    """Every match of `rules` (active, of this view) over the view, read once in Arrow batches.
+
+    `plan` is `ArrowPlan.for_rules(rules, the view's columns)` when the caller built it already.
+    """
+    plan = plan or ArrowPlan.for_rules(rules, reader.view_columns(view))
     out: list[MatchRow] = []
     for batch in _batches(reader.query_batches(plan.select(view, where), batch_rows), batch_rows):
         out.extend(plan.rows(batch, reader))

@@ -16,7 +16,11 @@ the SQL compiler does), so that both engines fold case in exactly the same way.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import hyperscan
 import numpy as np
@@ -30,11 +34,13 @@ __all__ = [
     "GlobSet",
     "RegexSet",
     "ValueCache",
+    "compiled_database",
     "glob_literal",
     "glob_regex",
     "glob_set",
     "joined_buffer",
     "unique_sorted",
+    "use_compiled_cache",
 ]
 
 SEP = 0xFF
@@ -48,6 +54,7 @@ MAX_REBUILDS = 3
 #: Distinct values scanned first, once, to find the frequent globs before the first full scan.
 SAMPLE_VALUES = 2000
 _ID_SHIFT = 40  # match ids and end offsets are packed into one int per match
+_HYPERSCAN_VERSION = importlib.metadata.version("hyperscan")
 
 
 def glob_literal(glob: Glob) -> bytes | None:
@@ -83,18 +90,21 @@ def glob_regex(glob: Glob) -> bytes:
 
 
 def joined_buffer(values: pa.Array) -> tuple[bytes, np.ndarray]:
-    """The values (a non-null string array) laid out as `FF v0 FF v1 FF ... FF`, and each value's start."""
-    values = values.cast(pa.large_string()) if not pa.types.is_large_string(values.type) else values
-    count = len(values)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64, count=count + 1, offset=values.offset * 8)
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] is not None else None
-    lengths = np.diff(offsets)
-    starts = offsets[:-1] - offsets[0] + np.arange(1, count + 1)
-    out = np.full(int(lengths.sum()) + count + 1, SEP, dtype=np.uint8)
-    if data is not None and len(out) > count + 1:
-        body = data[offsets[0] : offsets[-1]]
-        out[np.arange(len(body)) + np.repeat(np.arange(1, count + 1), lengths)] = body
-    return out.tobytes(), starts
+    """The values (a non-null string array) laid out as `FF v0 FF v1 FF ... FF`, and each value's start.
+
+    One Arrow kernel prefixes every value with the separator; the result's data buffer is then the
+    layout but for the final separator (no per-byte index arrays: this runs on every batch's column).
+    """
+    empty = pa.scalar(b"", pa.large_binary())
+    joined = pc.binary_join_element_wise(
+        empty, values.cast(pa.large_binary()), pa.scalar(_SEP, pa.large_binary())
+    )
+    offsets = np.frombuffer(
+        joined.buffers()[1], dtype=np.int64, count=len(joined) + 1, offset=joined.offset * 8
+    )
+    data = joined.buffers()[2]
+    body = memoryview(data)[offsets[0] : offsets[-1]] if data is not None else b""
+    return b"".join((body, _SEP)), offsets[:-1] - offsets[0] + 1
 
 
 def unique_sorted(values: np.ndarray) -> np.ndarray:
@@ -130,6 +140,58 @@ def _vector_match(values: pa.Array, glob: Glob) -> pa.Array:
     if head:
         return pc.starts_with(values, text)
     return pc.ends_with(values, text) if tail else pc.match_substring(values, text)
+
+
+_compiled_folder: list[Path] = []  # where compiled databases are kept; empty: not kept
+
+
+def use_compiled_cache(folder: Path | None) -> None:
+    """Keep compiled Hyperscan databases in `folder` (None: compile in every process).
+
+    Compiling a rule pack's 10,000+ globs takes about a second per set, and the same sets come back on
+    every `watchfloor detect` and every `serve` start; a database depends only on its patterns, so it
+    is stored under their hash. The CLI points this at the data directory's `cache/hyperscan`.
+    """
+    _compiled_folder[:] = [folder] if folder is not None else []
+
+
+def compiled_database(expressions: list[bytes], first: int, literal: bool) -> hyperscan.Database:
+    """The block-mode database of `expressions` (ids from `first`), from the cache when kept there."""
+    flags = 0 if literal else hyperscan.HS_FLAG_ALLOWEMPTY
+    key = hashlib.sha256(repr((_HYPERSCAN_VERSION, literal, flags, first, expressions)).encode()).hexdigest()
+    path = _compiled_folder[0] / f"{key}.hsdb" if _compiled_folder else None
+    if path is not None and path.exists():
+        try:
+            loaded = hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+            loaded.scratch = hyperscan.Scratch(loaded)  # `compile` allocates one; `loadb` does not
+            return loaded
+        except (OSError, hyperscan.error):
+            pass  # unreadable or built for another CPU: compile again and replace it
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        db.compile(
+            expressions=expressions,
+            ids=list(range(first, first + len(expressions))),
+            elements=len(expressions),
+            flags=flags,
+            literal=literal,
+        )
+    except hyperscan.error as exc:
+        raise UnsupportedRule(f"glob set not compilable by Hyperscan: {exc}") from exc
+    if path is not None:
+        _store(path, hyperscan.dumpb(db))
+    return db
+
+
+def _store(path: Path, data: bytes) -> None:
+    """Write atomically; a cache that cannot be written only costs the next compile."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spare = path.with_suffix(f".{os.getpid()}.tmp")
+        spare.write_bytes(data)
+        os.replace(spare, path)
+    except OSError:
+        pass
 
 
 class GlobSet:
@@ -177,19 +239,7 @@ class GlobSet:
             return None
         first = len(self._primary)
         self._primary.extend(v[0] for v in patterns.values())
-        expressions = list(patterns)
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        try:
-            db.compile(
-                expressions=expressions,
-                ids=list(range(first, first + len(expressions))),
-                elements=len(expressions),
-                flags=0 if literal else hyperscan.HS_FLAG_ALLOWEMPTY,
-                literal=literal,
-            )
-        except hyperscan.error as exc:
-            raise UnsupportedRule(f"glob set not compilable by Hyperscan: {exc}") from exc
-        return db
+        return compiled_database(list(patterns), first, literal)
 
     def match(
         self, values: pa.Array, layout: tuple[bytes, np.ndarray] | None = None
@@ -307,9 +357,11 @@ class ValueCache:
     """One column's glob results per distinct value, kept across batches: only new values are matched.
 
     Real logs repeat most values (images, paths, common command lines) from batch to batch. The known
-    values are one Arrow array, looked up by `pyarrow.compute.index_in`; their matches are kept as
-    (glob, known value) pairs. A column whose batches bring almost only new values (record numbers,
-    GUIDs) stops using the cache after `GIVE_UP` such batches; the cache starts over past `MAX_VALUES`.
+    values are one Arrow array, looked up by `pyarrow.compute.index_in`; their matches are kept in
+    compressed rows (each known value's glob ids, one after another, and where each value's start), so
+    a batch costs work in proportion to its own matches, not to everything seen so far. A column whose
+    batches bring almost only new values (record numbers, GUIDs) stops using the cache after `GIVE_UP`
+    such batches; the cache starts over past `MAX_VALUES` values or `MAX_PAIRS` matches.
     """
 
     MAX_VALUES = 500_000
@@ -324,8 +376,8 @@ class ValueCache:
 
     def _reset(self) -> None:
         self._known: pa.Array | None = None
-        self._globs = np.zeros(0, dtype=np.int32)
-        self._values = np.zeros(0, dtype=np.int32)
+        self._globs = np.zeros(0, dtype=np.int32)  # glob ids, grouped by known value
+        self._starts = np.zeros(1, dtype=np.int64)  # known value i's globs: _globs[_starts[i]:_starts[i+1]]
 
     @property
     def known(self) -> pa.Array:
@@ -352,22 +404,27 @@ class ValueCache:
         if self._known is not None and len(new) > 0.95 * count:
             self._misses += 1
             self.enabled = self._misses < self.GIVE_UP
-        base = 0 if self._known is None else len(self._known)
         if len(new):
-            fresh = values if len(new) == count else values.take(pa.array(new))
-            globs, positions = self.globset.match(fresh, layout if len(new) == count else None)
-            ids[new] = base + np.arange(len(new))
-            self._globs = np.concatenate([self._globs, globs.astype(np.int32)])
-            self._values = np.concatenate([self._values, (base + positions).astype(np.int32)])
-            self._known = fresh if self._known is None else pa.concat_arrays([self._known, fresh])
-        # Lower-cased values may repeat (Arrow folds `İ` to `i`): a known value may stand at several places.
-        order = np.argsort(ids, kind="stable")
-        ordered = ids[order]
-        low = np.searchsorted(ordered, self._values, side="left")
-        counts = np.searchsorted(ordered, self._values, side="right") - low
-        if not counts.any():
+            self._learn(values, new, layout if len(new) == count else None)
+            ids[new] = len(self._starts) - 1 - len(new) + np.arange(len(new))
+        # Gather each value's compressed row: lower-cased values may repeat (Arrow folds `İ` to `i`),
+        # so several positions may share one known value.
+        firsts = self._starts[ids]
+        lengths = self._starts[ids + 1] - firsts
+        total = int(lengths.sum())
+        if not total:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty
-        globs = np.repeat(self._globs, counts).astype(np.int64)
-        starts = np.repeat(low - np.cumsum(counts) + counts, counts)
-        return globs, order[starts + np.arange(len(globs))]
+        shift = np.repeat(firsts - (np.cumsum(lengths) - lengths), lengths)
+        globs = self._globs[shift + np.arange(total)].astype(np.int64)
+        return globs, np.repeat(np.arange(count, dtype=np.int64), lengths)
+
+    def _learn(self, values: pa.Array, new: np.ndarray, layout: tuple[bytes, np.ndarray] | None) -> None:
+        """Match the values at `new` and append them, with their globs, to the known values."""
+        fresh = values if len(new) == len(values) else values.take(pa.array(new))
+        globs, positions = self.globset.match(fresh, layout)
+        order = np.argsort(positions, kind="stable")
+        per_value = np.bincount(positions, minlength=len(new))
+        self._globs = np.concatenate([self._globs, globs[order].astype(np.int32)])
+        self._starts = np.concatenate([self._starts, self._starts[-1] + np.cumsum(per_value)])
+        self._known = fresh if self._known is None else pa.concat_arrays([self._known, fresh])
