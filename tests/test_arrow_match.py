@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,7 +12,7 @@ import pytest
 
 from tests.conftest import corpus
 from watchfloor.detect import Rule, load_rules, match_rules
-from watchfloor.detect.arrow_match import ArrowPlan, match_view
+from watchfloor.detect.arrow_match import ArrowPlan, _prefetched, match_view
 from watchfloor.detect.engine import validate_for_duckdb
 from watchfloor.detect.ir import (
     And,
@@ -29,6 +30,7 @@ from watchfloor.detect.ir import (
     Wild,
 )
 from watchfloor.detect.patterns import GlobSet, ValueCache, use_compiled_cache
+from watchfloor.errors import QueryError
 from watchfloor.ingest import ingest_paths
 from watchfloor.store import DuckDBEventStore
 
@@ -227,6 +229,26 @@ def test_compiled_databases_are_kept_and_a_damaged_one_is_rebuilt(tmp_path: Path
         assert all(path.read_bytes() != b"not a database" for path in kept)
     finally:
         use_compiled_cache(None)
+
+
+def test_read_ahead_stops_and_closes_the_source_when_the_caller_stops_or_it_fails() -> None:
+    closed: list[str] = []
+
+    def source(fail: bool) -> Iterator[pa.RecordBatch]:
+        try:
+            for n in range(100):
+                if fail and n == 2:
+                    raise QueryError("disk went away")
+                yield pa.record_batch({"n": [n]})
+        finally:
+            closed.append("failed" if fail else "stopped")
+
+    reading = _prefetched(source(fail=False))
+    assert next(reading).column(0).to_pylist() == [0]
+    reading.close()  # the caller stops early: the reading thread ends and closes the source
+    with pytest.raises(QueryError, match="disk went away"):
+        list(_prefetched(source(fail=True)))
+    assert closed == ["stopped", "failed"]
 
 
 @pytest.mark.slow

@@ -20,8 +20,11 @@ Entry point: `ArrowPlan.for_rules(rules, view_columns)`, then `plan.select(view)
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import functools
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -41,6 +44,7 @@ from watchfloor.store import ReadSession
 __all__ = ["ArrowPlan", "MatchRow", "match_view"]
 
 BATCH_ROWS = 262_144
+COLUMN_THREADS = 2
 _ENTITY_FIELDS = (
     "metadata_uid",
     "time",
@@ -204,8 +208,9 @@ class ArrowPlan:
         values = LeafValues(batch.num_rows, self.keyword_parts)
         for slot, value in self.constants.items():
             values.set_constant(slot, value)
-        for item in self.jobs:
-            _run_job(item, batch.column(item.column), values)
+        # Columns are independent and most of their work (Arrow kernels, Hyperscan scans, numpy) runs
+        # without the GIL, so two threads share them; `LeafValues` takes results from both.
+        list(_column_pool().map(lambda item: _run_job(item, batch.column(item.column), values), self.jobs))
         if self.delegated:
             if reader is None:
                 raise ValueError("this plan delegates leaves to the store: pass a read session")
@@ -302,6 +307,62 @@ def _run_job(job: _ColumnJob, array: pa.Array, values: LeafValues) -> None:
             values.add_lazy(job.regexes[index][1], codes, mask)
 
 
+@functools.cache
+def _column_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads evaluating a batch's columns, shared by every plan of the process."""
+    return concurrent.futures.ThreadPoolExecutor(COLUMN_THREADS, thread_name_prefix="wf-columns")
+
+
+def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches, each read on a thread while the one before is evaluated.
+
+    DuckDB reads and decodes Parquet without holding the GIL, so reading overlaps evaluation. The
+    reading thread ends, closing the store's cursor, when the batches are done or the caller stops.
+    """
+    ready: queue.Queue[object] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def pump() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ready.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            item: object = end
+        except BaseException as exc:  # handed to the caller, raised there
+            item = exc
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    reader = threading.Thread(target=pump, name="wf-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        reader.join()
+
+
 def _batches(reader: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
     """Batches of about `rows` rows (DuckDB yields small ones, one or more per file)."""
     pending: list[pa.RecordBatch] = []
@@ -330,6 +391,8 @@ def match_view(
     """
     plan = plan or ArrowPlan.for_rules(rules, reader.view_columns(view))
     out: list[MatchRow] = []
-    for batch in _batches(reader.query_batches(plan.select(view, where), batch_rows), batch_rows):
+    for batch in _prefetched(
+        _batches(reader.query_batches(plan.select(view, where), batch_rows), batch_rows)
+    ):
         out.extend(plan.rows(batch, reader))
     return out

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import importlib.metadata
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -212,6 +213,7 @@ class GlobSet:
         self._rebuilds = 0
         self._calibrated = False
         self._last_groups = np.zeros(0, dtype=np.int64)  # the match groups of the latest `_scan`
+        self._lock = threading.Lock()  # one set serves several columns, evaluated on two threads
         self._build()
 
     def _build(self) -> None:
@@ -248,6 +250,12 @@ class GlobSet:
 
         `layout` is `joined_buffer(values)` when the caller already has it (one serves several sets).
         """
+        with self._lock:  # calibration and rebuilds change the set; a database's scratch is single-use
+            return self._match(values, layout)
+
+    def _match(
+        self, values: pa.Array, layout: tuple[bytes, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         count = len(values)
         glob_ids: list[np.ndarray] = []
         value_ids: list[np.ndarray] = []
