@@ -35,13 +35,14 @@ import pyarrow.compute as pc
 
 from watchfloor.detect.compile_sql import OCSF, SqlCompiler, quote_ident
 from watchfloor.detect.evaluate import Program, program
+from watchfloor.detect.gc_pause import gc_paused
 from watchfloor.detect.ir import Const, Exists, FieldRef, Glob, Keyword, Leaf, Regex, StrMatch, Wild, leaves
 from watchfloor.detect.loader import Rule
 from watchfloor.detect.patterns import RegexSet, ValueCache, glob_set, unique_sorted
 from watchfloor.detect.sparse import LeafValues, run_program
 from watchfloor.store import ReadSession
 
-__all__ = ["ArrowPlan", "MatchRow", "match_view"]
+__all__ = ["BATCH_ROWS", "ArrowPlan", "MatchRow", "match_view", "rebatched", "scan_view"]
 
 BATCH_ROWS = 262_144
 COLUMN_THREADS = 2
@@ -84,7 +85,7 @@ class _ColumnJob:
     regex_cache: ValueCache | None = None
 
     def add_glob(self, glob: Glob, cased: bool, slot: int, keyword: bool = False) -> None:
-        key = glob if cased else tuple(p.lower() if isinstance(p, str) else p for p in glob)
+        key = glob if cased else _folded(glob)
         self.globs.setdefault((cased, keyword), {}).setdefault(key, []).append(slot)
 
     def compile(self) -> None:
@@ -94,6 +95,12 @@ class _ColumnJob:
         ]
         if self.regexes:
             self.regex_cache = ValueCache(RegexSet([pattern for pattern, _ in self.regexes]))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _folded(glob: Glob) -> Glob:
+    """The glob lower-cased for case-insensitive matching (keyword globs come once per column)."""
+    return tuple(p.lower() if isinstance(p, str) else p for p in glob)
 
 
 def _simple_keyword(leaf: Keyword) -> bool:
@@ -187,7 +194,8 @@ class ArrowPlan:
     @classmethod
     def for_rules(cls, rules: Sequence[Rule], columns: Sequence[str]) -> ArrowPlan:
         """The plan of `rules` (active, of one view) over a view with these columns."""
-        return cls(rules, columns)
+        with gc_paused():
+            return cls(rules, columns)
 
     def select(self, view: str, where: str | None = None) -> str:
         """A DuckDB statement reading the columns this plan needs (`where` as in `engine.match_rules`).
@@ -363,7 +371,7 @@ def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         reader.join()
 
 
-def _batches(reader: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+def rebatched(reader: Iterator[pa.RecordBatch], rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     """Batches of about `rows` rows (DuckDB yields small ones, one or more per file)."""
     pending: list[pa.RecordBatch] = []
     count = 0
@@ -375,6 +383,27 @@ def _batches(reader: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
             pending, count = [], 0
     if count:
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
+
+def scan_view(
+    reader: ReadSession,
+    plan: ArrowPlan,
+    view: str,
+    where: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[MatchRow]:
+    """The plan's matches over the view, batch by batch, reading each batch ahead of its evaluation.
+
+    The garbage collector is paused while a batch is evaluated: the Hyperscan callbacks and match
+    rows allocate millions of small objects, and each collection they trigger would walk the loaded
+    rule pack (about a third of the detection time over a million events).
+    """
+    for batch in _prefetched(
+        rebatched(reader.query_batches(plan.select(view, where), batch_rows), batch_rows)
+    ):
+        with gc_paused():
+            found = plan.rows(batch, reader)
+        yield from found
 
 
 def match_view(
@@ -390,9 +419,4 @@ def match_view(
     `plan` is `ArrowPlan.for_rules(rules, the view's columns)` when the caller built it already.
     """
     plan = plan or ArrowPlan.for_rules(rules, reader.view_columns(view))
-    out: list[MatchRow] = []
-    for batch in _prefetched(
-        _batches(reader.query_batches(plan.select(view, where), batch_rows), batch_rows)
-    ):
-        out.extend(plan.rows(batch, reader))
-    return out
+    return list(scan_view(reader, plan, view, where, batch_rows))

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from sigma.rule import SigmaRule
 
-from watchfloor.detect.arrow_match import ArrowPlan
+from watchfloor.detect.arrow_match import BATCH_ROWS, ArrowPlan, rebatched, scan_view
 from watchfloor.detect.compile_sql import OCSF as OCSF_COLUMN
 from watchfloor.detect.compile_sql import SqlCompiler, quote_ident, sql_string
 from watchfloor.detect.errors import RuleError, UnsupportedRule
@@ -40,7 +40,6 @@ __all__ = ["Match", "ScanStats", "correlation_fields", "match_rules", "validate_
 #: Distinct predicates per statement: large enough to share scans, small enough to plan quickly.
 MAX_LEAVES = 4000
 #: Rows per Arrow batch read back from the scan (larger batches share more distinct values).
-BATCH_ROWS = 262_144
 #: Compiled plans kept for reuse (a few views times the library snapshots in use).
 _PLAN_CACHE_SIZE = 16
 _PLANS: dict[tuple[str, tuple[str, ...]], tuple[list[Rule], ArrowPlan]] = {}
@@ -244,8 +243,7 @@ def match_rules(
                 plan = _arrow_plan(source, group, columns)
                 statements[source] = 1
                 try:
-                    for batch in _rebatch(reader.query_batches(plan.select(source, where), BATCH_ROWS)):
-                        found.extend(Match(*row, source) for row in plan.rows(batch, reader))
+                    found.extend(Match(*row, source) for row in scan_view(reader, plan, source, where))
                 except QueryError as exc:
                     raise RuleError(f"detection over {source} failed: {exc}") from exc
             for chunk, leaf_list in _chunks(group, max_leaves) if engine == "sql" else ():
@@ -254,7 +252,7 @@ def match_rules(
                 programs = [(rule, program(rule.plan, positions)) for rule in chunk if rule.plan is not None]
                 try:
                     batches = reader.query_batches(compiler.scan(leaf_list, where), BATCH_ROWS)
-                    for batch in _rebatch(batches):
+                    for batch in rebatched(batches):
                         found.extend(_batch_matches(batch, programs, source))
                 except QueryError as exc:
                     raise RuleError(f"detection over {source} failed: {exc}") from exc
@@ -263,20 +261,6 @@ def match_rules(
             except QueryError as exc:
                 raise RuleError(f"correlation fields of {source}: {exc}") from exc
     return matches, ScanStats(statements, sum(len(g) for g in groups.values()))
-
-
-def _rebatch(reader: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Batches of about `BATCH_ROWS` rows (a scan yields one small batch per file)."""
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in reader:
-        pending.append(batch)
-        rows += batch.num_rows
-        if rows >= BATCH_ROWS:
-            yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
-            pending, rows = [], 0
-    if rows:
-        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def _batch_matches(batch: pa.RecordBatch, programs: list[tuple[Rule, Program]], source: str) -> list[Match]:

@@ -45,6 +45,10 @@ class Wild(enum.Enum):
     MANY = "*"
     ONE = "?"
 
+    # Members are singletons: identity hashing, in C, instead of Enum's hash of the name in Python
+    # (globs are hashed hundreds of thousands of times while a rule pack's plan is built).
+    __hash__ = object.__hash__
+
 
 Glob = tuple[str | Wild, ...]
 

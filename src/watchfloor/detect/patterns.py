@@ -60,15 +60,15 @@ _HYPERSCAN_VERSION = importlib.metadata.version("hyperscan")
 
 def glob_literal(glob: Glob) -> bytes | None:
     """The pure-literal byte pattern of a glob with one text part and only leading/trailing `*`."""
-    texts = [p for p in glob if isinstance(p, str)]
-    if len(texts) != 1 or Wild.ONE in glob:
+    if Wild.ONE in glob:
         return None
-    index = glob.index(texts[0])
-    if any(p is not Wild.MANY for p in glob[:index] + glob[index + 1 :]):
+    texts = [i for i, p in enumerate(glob) if isinstance(p, str)]
+    if len(texts) != 1:
         return None
+    index = texts[0]  # every other part is `Wild.MANY`: a glob holds only text, `*` and `?`
     head = b"" if index else _SEP
     tail = b"" if index < len(glob) - 1 else _SEP
-    return head + texts[0].encode() + tail
+    return head + str(glob[index]).encode() + tail
 
 
 def glob_regex(glob: Glob) -> bytes:
