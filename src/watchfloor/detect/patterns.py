@@ -25,6 +25,10 @@ from pathlib import Path
 
 import hyperscan
 import numpy as np
+
+# `pa.array(ndarray)` imports numpy.ma on first use. Imported then, after a rule pack is loaded, the
+# collections its class creation triggers walk the whole pack (over a second); now it costs ~20 ms.
+import numpy.ma
 import pyarrow as pa
 import pyarrow.compute as pc
 
