@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select
@@ -14,6 +16,7 @@ from tests.test_cases_support import db_url, pg_schema_url  # noqa: F401
 from tests.test_respond_support import db, edr, open_incident, people, playbook, start  # noqa: F401
 from watchfloor.cases import Database, show_incident
 from watchfloor.cases.audit import entries, verify
+from watchfloor.ingest import ingest_paths
 from watchfloor.metrics import MetricsQuery, compute_metrics
 from watchfloor.respond import (
     INTERRUPTED,
@@ -30,6 +33,7 @@ from watchfloor.respond import (
     queue_run,
     resume_interrupted,
 )
+from watchfloor.store import DuckDBEventStore
 
 ISOLATE = """
 name: isolate
@@ -130,6 +134,43 @@ def test_a_close_step_stuck_on_the_database_times_out_and_changes_nothing(db: Da
         assert detail.incident.state != "closed" and detail.incident.verdict is None
         assert list(entries(session, actions=("incident.closed",))) == []
         assert verify(session).ok
+
+
+def test_related_events_come_from_the_store_whatever_the_spelling_of_the_host(
+    db: Database, tmp_path: Path
+) -> None:
+    lines = [
+        {"EventTime": "2026-03-02 09:10:00", "Hostname": "WS-042.corp.example", "EventID": 1,
+         "Channel": "Microsoft-Windows-Sysmon/Operational", "Image": "C:\\Windows\\cmd.exe",
+         "CommandLine": "cmd /c whoami", "User": "CORP\\j.doe"},
+        {"EventTime": "2026-03-02 09:20:00", "Hostname": "WS-042.corp.example", "EventID": 3,
+         "Channel": "Microsoft-Windows-Sysmon/Operational", "Image": "C:\\Windows\\cmd.exe"},
+        {"EventTime": "2026-03-02 13:00:00", "Hostname": "WS-042.corp.example", "EventID": 1,
+         "Channel": "Microsoft-Windows-Sysmon/Operational", "Image": "late.exe"},
+        {"EventTime": "2026-03-02 09:10:00", "Hostname": "SRV-9", "EventID": 1,
+         "Channel": "Microsoft-Windows-Sysmon/Operational", "Image": "other.exe"},
+    ]  # fmt: skip
+    source = tmp_path / "sysmon.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    store = DuckDBEventStore(tmp_path / "events")
+    ingest_paths([source], store, tmp_path / "quarantine")
+    incident = open_incident(db, hosts=("WS-042.corp.example",))  # kept as ws-042.corp.example
+    text = (
+        HUNG_LOCAL.replace("STEP", "look").replace("BODY", "enrich: [related_events]").replace("300ms", "30s")
+    )
+    book = playbook(text)
+    runner = Runner(db, PlaybookSet({book.name: book}), Environment(sources=EnrichSources(store=store)))
+    with db.session() as session:
+        run_id = queue_run(session, book, incident, "manual", "test", False).id
+    view = runner.execute(run_id)
+    assert view.state == "succeeded", view.reason
+    related = view.steps[0].outputs["related_events"]
+    # The two events on the incident's host within the hour around its alert (09:00), not the later
+    # one and not the other host's.
+    assert [(e["device_hostname"], e["time"][:19]) for e in related] == [
+        ("WS-042.corp.example", "2026-03-02 09:10:00"),
+        ("WS-042.corp.example", "2026-03-02 09:20:00"),
+    ]
 
 
 def test_destructive_actions_wait_for_tier2_approval(db: Database, people) -> None:

@@ -149,7 +149,9 @@ def _related_events(
     ):
         values = entities.get(kind) or []
         if values:
-            clauses.append(f"{column} IN ({', '.join(_quote(v) for v in values)})")
+            # Incident entities are kept lower-cased (`WS-042` and `ws-042` are one host); the store
+            # keeps the producer's spelling.
+            clauses.append(f"lower({column}) IN ({', '.join(_quote(v.lower()) for v in values)})")
     if not clauses:
         return {"related_events": [], "related_events_note": "the incident names no host, user or address"}
     start = dt.datetime.fromisoformat(incident["first_alert_at"]) - dt.timedelta(seconds=window)
