@@ -44,7 +44,9 @@ from watchfloor.store import ReadSession
 
 __all__ = ["BATCH_ROWS", "ArrowPlan", "MatchRow", "match_view", "rebatched", "scan_view"]
 
+#: Rows per Arrow batch read back from the store (larger batches share more distinct values).
 BATCH_ROWS = 262_144
+#: Threads evaluating a batch's columns.
 COLUMN_THREADS = 2
 _ENTITY_FIELDS = (
     "metadata_uid",

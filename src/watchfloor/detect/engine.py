@@ -39,7 +39,6 @@ __all__ = ["Match", "ScanStats", "correlation_fields", "match_rules", "validate_
 
 #: Distinct predicates per statement: large enough to share scans, small enough to plan quickly.
 MAX_LEAVES = 4000
-#: Rows per Arrow batch read back from the scan (larger batches share more distinct values).
 #: Compiled plans kept for reuse (a few views times the library snapshots in use).
 _PLAN_CACHE_SIZE = 16
 _PLANS: dict[tuple[str, tuple[str, ...]], tuple[list[Rule], ArrowPlan]] = {}

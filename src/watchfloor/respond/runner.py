@@ -4,9 +4,9 @@ Each step attempt is its own transaction: the step's database effects, its recor
 commit together, so a crash never leaves half a step. Every step runs under its timeout: the handler
 and its transaction in a worker thread (a `_CommitGuard` settles whether a late one commits), and the
 part that calls other systems (connectors, the event store, threat intel) outside any transaction,
-within the time left. Failed
-attempts are retried with exponential backoff (`backoff * 2**(attempt-1)`, at most a minute) when the
-error may be transient (a connector error or timeout); a playbook or workflow error fails at once.
+within the time left. Failed attempts are retried with exponential backoff (`backoff * 2**(attempt-1)`,
+at most a minute) when the error may be transient (a connector error or timeout); a playbook or
+workflow error fails at once.
 
 A run goes pending → running → succeeded | failed, or waits for approval (and then is pending again,
 or failed when the approval times out). `resume_interrupted` handles runs a crash left `running`.
