@@ -79,7 +79,7 @@ class LeafValues:
 def _surely_false(prog: Program, values: LeafValues) -> bool:
     op = prog.op
     if op == "leaf":
-        return values.is_false(prog.index)
+        return values.is_false(prog.position)
     if op == "const":
         return not prog.value
     if op == "and":
@@ -93,7 +93,7 @@ def run_program(prog: Program, values: LeafValues) -> Value:
     """Which rows satisfy the program: a constant, or a boolean row mask."""
     op = prog.op
     if op == "leaf":
-        return values.get(prog.index)
+        return values.get(prog.position)
     if op == "const":
         return prog.value
     if op == "not":
