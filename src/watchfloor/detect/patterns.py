@@ -370,7 +370,7 @@ class ValueCache:
 
     Real logs repeat most values (images, paths, common command lines) from batch to batch. The known
     values are one Arrow array, looked up by `pyarrow.compute.index_in`; their matches are kept in
-    compressed rows (each known value's glob ids, one after another, and where each value's start), so
+    compressed rows (each known value's glob ids, one after another, and where each value's run starts), so
     a batch costs work in proportion to its own matches, not to everything seen so far. A column whose
     batches bring almost only new values (record numbers, GUIDs) stops using the cache after `GIVE_UP`
     such batches; the cache starts over past `MAX_VALUES` values or `MAX_PAIRS` matches.
