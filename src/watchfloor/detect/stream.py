@@ -7,13 +7,18 @@ earlier ones, store the alerts and hand them on. Batches that arrive while a cyc
 into the next one, so detection never holds up ingestion or acknowledgement, and a slow cycle only
 makes the next one larger. An exception is logged and the cycle retried; the consumer never sees it.
 
-State survives a restart, SIGKILL included. After each cycle one JSON file
+Under `start`, alerts go to incident management on a thread of their own (intake costs milliseconds
+per alert and must not hold up the next cycle); cycles that end while intake is busy are taken in
+together, in order. The state file of a cycle is saved only after its alerts were taken in.
+
+State survives a restart, SIGKILL included. After each cycle (after its intake, above) one JSON file
 (`<data>/detect/stream_state.json`) is replaced atomically (temporary file, fsync, rename): the mark of
 evaluated parts (the names seen since a floor write time; older names are forgotten once the newest
 part is `margin` past them), the buffered base-rule matches (those within the largest correlation
 timespan of the newest one) and, per correlation and group, the time its last episode keeps it quiet
 until. A crash before the file is replaced replays the whole cycle: the same alerts come out and the
-`AlertStore` (keyed by rule and event) and incident intake (keyed by alert uid) drop the copies.
+`AlertStore` (keyed by rule and event) and incident intake (keyed by alert uid) drop the copies; the
+same holds for a crash while intake is still busy with cycles that already stored their alerts.
 
 Correlation over a trimmed buffer gives the batch run's episodes for `gte`/`gt` conditions: a window
 ending at a new match lies wholly in the buffer, and an older match can only see fewer events than it
@@ -30,6 +35,7 @@ import datetime as dt
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -55,6 +61,8 @@ STATE_VERSION = 1
 MARGIN_NS = 300 * 10**9
 #: Most parts evaluated in one cycle (a long backlog after downtime is worked off in several).
 MAX_PARTS = 2_000
+#: Cycles whose alerts may wait for incident intake before detection waits too (back-pressure).
+HANDOFF_DEPTH = 8
 
 Group = tuple[tuple[str, str | None], ...]
 #: Where the alerts of a cycle go after they are stored (incident management, under `serve`).
@@ -183,6 +191,14 @@ class StreamStats:
     last_error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Handoff:
+    """One cycle's alerts for incident intake, and the state to save once they are taken in."""
+
+    alerts: list[Alert]
+    state: StreamState
+
+
 class StreamingDetector:
     """Evaluates newly stored parts on a background thread; see the module docstring."""
 
@@ -208,6 +224,8 @@ class StreamingDetector:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._handoffs: queue.Queue[_Handoff | None] = queue.Queue(maxsize=HANDOFF_DEPTH)
+        self._intake_thread: threading.Thread | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
     def initialize(self) -> StreamState:
@@ -223,8 +241,17 @@ class StreamingDetector:
         return self.state
 
     def start(self) -> None:
-        """Initialize (if not yet) and evaluate in the background from now on."""
+        """Initialize (if not yet) and evaluate in the background from now on.
+
+        Alerts are handed to incident management on a second thread, so that intake (milliseconds per
+        alert) never holds up the next cycle. The state file is saved by that thread, after the
+        cycle's alerts are taken in: a crash in between replays the cycle from the saved state, and
+        the stores drop the copies, so no alert misses incident management.
+        """
         self.initialize()
+        if self.on_alerts is not None:
+            self._intake_thread = threading.Thread(target=self._intake, name="watchfloor-intake", daemon=True)
+            self._intake_thread.start()
         self._thread = threading.Thread(target=self._run, name="watchfloor-detect", daemon=True)
         self._thread.start()
 
@@ -238,6 +265,9 @@ class StreamingDetector:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._intake_thread is not None:  # then take in what the last cycles found
+            self._handoffs.put(None)
+            self._intake_thread.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -257,6 +287,38 @@ class StreamingDetector:
                     self._wake.set()
             if stopping:
                 return
+
+    def _intake(self) -> None:
+        """Take in handed-off alerts in cycle order, saving each cycle's state after its alerts."""
+        while True:
+            items = [self._handoffs.get()]
+            while True:  # what queued up meanwhile goes in one intake transaction
+                try:
+                    items.append(self._handoffs.get_nowait())
+                except queue.Empty:
+                    break
+            handoffs = [item for item in items if item is not None]
+            if handoffs and not self._take_in(handoffs):
+                return  # stopping with intake failing: no later state may be saved before these
+            if None in items:
+                return
+
+    def _take_in(self, handoffs: list[_Handoff]) -> bool:
+        """Intake, then the state file; retried in order until it works or the detector stops."""
+        alerts = [alert for handoff in handoffs for alert in handoff.alerts]
+        while True:
+            try:
+                if alerts and self.on_alerts is not None:
+                    self.on_alerts(alerts)  # after a replayed cycle, intake drops what it has
+                handoffs[-1].state.write(self.state_path)
+                return True
+            except Exception as exc:  # the state file waits, so a restart replays these cycles
+                self.stats.errors += 1
+                self.stats.last_error = str(exc)
+                log.exception("incident intake of streaming alerts failed (retrying)")
+                if self._stopping.is_set():
+                    return False
+                time.sleep(self.retry_seconds)
 
     # -- work ----------------------------------------------------------------------------------
     def rules(self) -> RuleSnapshot:
@@ -283,10 +345,15 @@ class StreamingDetector:
         hits, _ = snapshot.suppressions.filter_hits(hits)
         alerts = build_alerts(kept, rules) + correlation_alerts(hits, rules)
         fresh = self.alerts.add(alerts) if alerts else []
-        if alerts and self.on_alerts is not None:
-            self.on_alerts(alerts)  # all of them: after a replayed cycle, intake drops what it has
-        self.state = _advanced(state, listed, batch, pending[MAX_PARTS:], buffer, quiet)
-        self.state.write(self.state_path)
+        advanced = _advanced(state, listed, batch, pending[MAX_PARTS:], buffer, quiet)
+        if self._intake_thread is not None:
+            self.state = advanced  # the next cycle goes on from here; the file follows intake
+            self._handoffs.put(_Handoff(alerts, advanced))
+        else:
+            if alerts and self.on_alerts is not None:
+                self.on_alerts(alerts)  # all of them: after a replayed cycle, intake drops what it has
+            self.state = advanced
+            self.state.write(self.state_path)
         self.stats.cycles += 1
         self.stats.parts += len(batch)
         self.stats.alerts += len(fresh)
