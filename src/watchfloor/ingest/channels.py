@@ -16,11 +16,11 @@ from typing import Any, Protocol
 import orjson
 
 from watchfloor.errors import Overloaded
-from watchfloor.events import BatchBuilder, Envelope, EventBatch, Quarantined, flatten
+from watchfloor.events import BatchBuilder, Envelope, EventBatch, Quarantined
 from watchfloor.ingest.routing import Payload, Refused, RoutingTable
 from watchfloor.schema import SourceMapping
 
-__all__ = ["BatchGroups", "ChannelDecoder", "MemoryAcknowledger", "decode_json_envelopes"]
+__all__ = ["BatchGroups", "ChannelDecoder", "MemoryAcknowledger", "json_objects"]
 
 
 class ChannelDecoder(Protocol):
@@ -117,20 +117,13 @@ class BatchGroups:
                 yield builder.build()
 
 
-def decode_json_envelopes(
-    envelopes: Sequence[Envelope],
-    origin: str,
-    source: str,
-    format_name: str,
-    batch_size: int,
-    extra: Callable[[Envelope], Mapping[str, Any]] | None = None,
-) -> Iterator[EventBatch | Quarantined]:
-    """Decode channels whose envelopes each hold one JSON object (`_bulk` documents, OTLP records).
+def json_objects(
+    envelopes: Sequence[Envelope], origin: str, format_name: str
+) -> Iterator[tuple[int, Envelope, dict[str, Any]] | Quarantined]:
+    """Each envelope's JSON object with its 0-based position (`_bulk` documents, OTLP records).
 
-    Each object is flattened (plus `extra(envelope)` fields, e.g. the `_bulk` index); anything that is
-    not a JSON object is quarantined with its 0-based envelope position, as the decoder contract asks.
+    Anything that is not a JSON object is quarantined with its position, as the decoder contract asks.
     """
-    builder = BatchBuilder(source, format_name, origin)
     for position, envelope in enumerate(envelopes):
         try:
             doc = orjson.loads(envelope.body)
@@ -140,11 +133,4 @@ def decode_json_envelopes(
         if not isinstance(doc, dict):
             yield Quarantined(origin, position, "not a JSON object", envelope.body, format_name)
             continue
-        record = flatten(doc)
-        if extra is not None:
-            record.update(extra(envelope))
-        builder.add(record, envelope.body, position)
-        if len(builder) >= batch_size:
-            yield builder.build()
-    if len(builder):
-        yield builder.build()
+        yield position, envelope, doc

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
-import orjson
-
 from watchfloor.events import Envelope, EventBatch, Quarantined, flatten, to_text
-from watchfloor.ingest.channels import BatchGroups
+from watchfloor.ingest.channels import BatchGroups, json_objects
 from watchfloor.ingest.routing import Payload, RoutingTable, default_routing
 from watchfloor.schema import SourceMapping
 
@@ -123,15 +121,11 @@ class OtlpDecoder:
         """`resource.attributes.service.name`, `attributes.<key>`, `severity_number`, `body`... per record."""
         routing = self.routing or default_routing()
         groups = BatchGroups(origin, self.batch_size)
-        for position, envelope in enumerate(envelopes):
-            try:
-                doc = orjson.loads(envelope.body)
-            except orjson.JSONDecodeError as exc:
-                yield Quarantined(origin, position, f"invalid JSON: {exc}", envelope.body, self.format)
+        for item in json_objects(envelopes, origin, self.format):
+            if isinstance(item, Quarantined):
+                yield item
                 continue
-            if not isinstance(doc, dict):
-                yield Quarantined(origin, position, "not a JSON object", envelope.body, self.format)
-                continue
+            position, envelope, doc = item
             routed = groups.route(
                 routing, _hints(doc), partial(_body_payload, doc), partial(_routed_extra, doc), position
             )
