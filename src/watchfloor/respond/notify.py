@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -112,20 +112,28 @@ class WebhookChannel:
 
 
 @dataclass
-class SlackChannel:
-    """A Slack incoming webhook."""
+class _ChatWebhook:
+    """A chat service's incoming webhook: one URL from configuration.
+
+    The service does not deduplicate, so a repeated `send` would post twice.
+    """
 
     name: str
     url: str
 
     @classmethod
-    def from_config(cls, name: str, config: Mapping[str, Any]) -> SlackChannel:
-        """Factory for `type = "slack"`."""
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:
+        """Factory for `type = "slack"` and `type = "teams"`."""
         return cls(name, _required(name, config, "url"))
 
     def actions(self) -> Mapping[str, ActionSpec]:
-        """`send` (Slack does not dedupe, so a repeat would post twice)."""
+        """`send`, not idempotent."""
         return {"send": ActionSpec("send", idempotent=False)}
+
+
+@dataclass
+class SlackChannel(_ChatWebhook):
+    """A Slack incoming webhook."""
 
     def execute(
         self, action: str, params: Mapping[str, Any], idempotency_key: str, timeout: float
@@ -166,20 +174,8 @@ def adaptive_card(title: str, text: str, facts: Mapping[str, Any]) -> dict[str, 
 
 
 @dataclass
-class TeamsChannel:
+class TeamsChannel(_ChatWebhook):
     """A Microsoft Teams workflow (Power Automate) webhook."""
-
-    name: str
-    url: str
-
-    @classmethod
-    def from_config(cls, name: str, config: Mapping[str, Any]) -> TeamsChannel:
-        """Factory for `type = "teams"`."""
-        return cls(name, _required(name, config, "url"))
-
-    def actions(self) -> Mapping[str, ActionSpec]:
-        """`send` (not deduplicated by Teams)."""
-        return {"send": ActionSpec("send", idempotent=False)}
 
     def execute(
         self, action: str, params: Mapping[str, Any], idempotency_key: str, timeout: float
