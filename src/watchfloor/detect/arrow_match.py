@@ -36,7 +36,19 @@ import pyarrow.compute as pc
 from watchfloor.detect.compile_sql import OCSF, SqlCompiler, quote_ident
 from watchfloor.detect.evaluate import Program, program
 from watchfloor.detect.gc_pause import gc_paused
-from watchfloor.detect.ir import Const, Exists, FieldRef, Glob, Keyword, Leaf, Regex, StrMatch, Wild, leaves
+from watchfloor.detect.ir import (
+    Const,
+    Exists,
+    FieldRef,
+    Glob,
+    Keyword,
+    Leaf,
+    Regex,
+    StrMatch,
+    Wild,
+    folded,
+    leaves,
+)
 from watchfloor.detect.loader import Rule
 from watchfloor.detect.patterns import RegexSet, ValueCache, glob_set, unique_sorted
 from watchfloor.detect.sparse import LeafValues, run_program
@@ -87,7 +99,7 @@ class _ColumnJob:
     regex_cache: ValueCache | None = None
 
     def add_glob(self, glob: Glob, cased: bool, slot: int, keyword: bool = False) -> None:
-        key = glob if cased else _folded(glob)
+        key = glob if cased else folded(glob)
         self.globs.setdefault((cased, keyword), {}).setdefault(key, []).append(slot)
 
     def compile(self) -> None:
@@ -97,12 +109,6 @@ class _ColumnJob:
         ]
         if self.regexes:
             self.regex_cache = ValueCache(RegexSet([pattern for pattern, _ in self.regexes]))
-
-
-@functools.lru_cache(maxsize=65_536)
-def _folded(glob: Glob) -> Glob:
-    """The glob lower-cased for case-insensitive matching (keyword globs come once per column)."""
-    return tuple(p.lower() if isinstance(p, str) else p for p in glob)
 
 
 def _simple_keyword(leaf: Keyword) -> bool:

@@ -27,10 +27,11 @@ from watchfloor.detect.ir import (
     Regex,
     StrMatch,
     Wild,
+    folded,
     leaves,
 )
 
-__all__ = ["SqlCompiler", "check_regex", "quote_ident", "sql_string"]
+__all__ = ["SqlCompiler", "check_regex", "like_pattern", "quote_ident", "sql_string"]
 
 TEXT_COLUMN = "__wf_text"
 OCSF = "ocsf"
@@ -61,7 +62,8 @@ def check_regex(pattern: str) -> str | None:
     return None
 
 
-def _like(glob: Glob) -> str:
+def like_pattern(glob: Glob) -> str:
+    """The glob as a SQL `LIKE` pattern, backslash-escaped (Arrow's `match_like` reads the same)."""
     out = []
     for part in glob:
         if part is Wild.MANY:
@@ -173,5 +175,5 @@ def _match(ref: str, glob: Glob, cased: bool) -> str:
             return f"ends_with({value}, {lit(text)})"
     if not texts and all(p is Wild.MANY for p in glob):
         return f"({ref} IS NOT NULL)"
-    pattern = _like(glob) if cased else _like(tuple(p.lower() if isinstance(p, str) else p for p in glob))
+    pattern = like_pattern(glob) if cased else like_pattern(folded(glob))
     return f"{value} LIKE {sql_string(pattern)} ESCAPE '\\'"

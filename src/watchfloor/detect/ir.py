@@ -16,6 +16,7 @@ Semantics every engine must keep (the points where public Sigma backends disagre
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Wild",
     "all_of",
     "any_of",
+    "folded",
     "leaves",
 ]
 
@@ -51,6 +53,15 @@ class Wild(enum.Enum):
 
 
 Glob = tuple[str | Wild, ...]
+
+
+@functools.lru_cache(maxsize=65_536)
+def folded(glob: Glob) -> Glob:
+    """The glob's text lower-cased, as both engines match case-insensitively (Python's `str.lower`).
+
+    Cached: a keyword glob is folded once per producer column while a plan is built.
+    """
+    return tuple(p.lower() if isinstance(p, str) else p for p in glob)
 
 
 @dataclass(frozen=True, slots=True)

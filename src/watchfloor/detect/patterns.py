@@ -32,6 +32,7 @@ import numpy.ma
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from watchfloor.detect.compile_sql import like_pattern
 from watchfloor.detect.errors import UnsupportedRule
 from watchfloor.detect.ir import Glob, Wild
 
@@ -120,24 +121,11 @@ def unique_sorted(values: np.ndarray) -> np.ndarray:
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
 
 
-def _like(glob: Glob) -> str:
-    """The glob as an Arrow `match_like` pattern (the SQL LIKE the SQL compiler writes)."""
-    out = []
-    for part in glob:
-        if part is Wild.MANY:
-            out.append("%")
-        elif part is Wild.ONE:
-            out.append("_")
-        else:
-            out.append(str(part).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
-    return "".join(out)
-
-
 def _vector_match(values: pa.Array, glob: Glob) -> pa.Array:
     """One glob over all values by one Arrow kernel (exact byte operations for the literal shapes)."""
     literal = glob_literal(glob)
     if literal is None:
-        return pc.match_like(values, _like(glob))
+        return pc.match_like(values, like_pattern(glob))  # the SQL compiler's own pattern
     text = literal.strip(_SEP).decode()
     head, tail = literal.startswith(_SEP), literal.endswith(_SEP)
     if head and tail:
