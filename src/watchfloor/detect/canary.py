@@ -21,7 +21,6 @@ parts, judging and the health alerts. `canary_monitor` adds the schedule and the
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import secrets
 import tempfile
@@ -40,7 +39,7 @@ from watchfloor.detect.engine import match_rules
 from watchfloor.detect.errors import RuleError
 from watchfloor.detect.library import RuleSnapshot
 from watchfloor.detect.loader import Rule
-from watchfloor.detect.samples import Sample, inline_samples
+from watchfloor.detect.samples import Sample, inline_samples, write_sample_events
 from watchfloor.errors import ConfigError, Location
 from watchfloor.ingest import ingest_paths
 from watchfloor.schema import CORE_COLUMN
@@ -284,20 +283,6 @@ class _CanarySink:
         return self.store.append(table)
 
 
-def _write_events(sample: Sample, folder: Path, start: int) -> list[Path]:
-    """One file per event: a JSON line for a field map, a text line for a log line."""
-    paths: list[Path] = []
-    for number, event in enumerate(sample.events, start=start):
-        if isinstance(event, str):
-            path = folder / f"e{number}.log"
-            path.write_text(event.rstrip("\n") + "\n", encoding="utf-8")
-        else:
-            path = folder / f"e{number}.json"
-            path.write_text(json.dumps(event, default=str) + "\n", encoding="utf-8")
-        paths.append(path)
-    return paths
-
-
 def _canary_parts(store: EventStore, before: Collection[str], since_ns: int, sources: set[str]) -> list[str]:
     """The parts this run wrote: new since it started, in its sources, holding the canary column."""
     found = []
@@ -340,7 +325,7 @@ def inject(
             where.mkdir()
             count = 0
             for sample in samples:
-                written = _write_events(sample, where, count)
+                written = write_sample_events(sample, where, count)
                 count += len(written)
                 inputs[sample.format].extend(written)
                 owner.update((str(p), rule.id) for p in written)

@@ -55,6 +55,7 @@ __all__ = [
     "find_regression_roots",
     "inline_samples",
     "run_samples",
+    "write_sample_events",
 ]
 
 #: The rule's custom attribute that holds its samples.
@@ -221,10 +222,14 @@ def collect_samples(
     return samples, broken
 
 
-def _write(sample: Sample, folder: Path) -> list[Path]:
-    """One file per event: JSON for a field map, a text line for a log line."""
+def write_sample_events(sample: Sample, folder: Path, start: int = 0) -> list[Path]:
+    """One file per event (`e<number>`, numbered from `start`).
+
+    A field map becomes a JSON line and a log line a text line; ingestion then detects their formats
+    as it does any file's.
+    """
     paths: list[Path] = []
-    for number, event in enumerate(sample.events):
+    for number, event in enumerate(sample.events, start=start):
         if isinstance(event, str):
             path = folder / f"e{number}.log"
             path.write_text(event.rstrip("\n") + "\n", encoding="utf-8")
@@ -248,7 +253,7 @@ def _lay_out(samples: Sequence[Sample], scratch: Path) -> _Plan:
     for index, sample in enumerate(samples):
         folder = scratch / "samples" / f"s{index:05d}"
         folder.mkdir(parents=True)
-        files = [*_write(sample, folder), *sample.files]
+        files = [*write_sample_events(sample, folder), *sample.files]
         plan.files[index] = files
         for path in files:
             if path not in plan.inputs[sample.format]:
