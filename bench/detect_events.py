@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import orjson
+from ingest_jsonl import write_json_lines  # bench/ is on sys.path when its scripts run
 
 __all__ = ["generate"]
 
@@ -146,14 +146,4 @@ def _event(rng: random.Random, n: int) -> dict[str, object]:
 
 def generate(path: Path, events: int, seed: int = 11) -> None:
     """Write `events` JSON lines to `path`."""
-    rng = random.Random(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        chunk: list[bytes] = []
-        for n in range(events):
-            chunk.append(orjson.dumps(_event(rng, n)))
-            if len(chunk) == 10_000:
-                fh.write(b"\n".join(chunk) + b"\n")
-                chunk = []
-        if chunk:
-            fh.write(b"\n".join(chunk) + b"\n")
+    write_json_lines(path, events, _event, seed)

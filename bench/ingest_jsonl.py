@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -78,19 +79,26 @@ def _event(rng: random.Random, n: int) -> dict[str, object]:
     }
 
 
-def generate(path: Path, events: int, seed: int = 7) -> None:
-    """Write `events` lines; the same seed always writes the same file."""
+def write_json_lines(
+    path: Path, events: int, make: Callable[[random.Random, int], dict[str, object]], seed: int
+) -> None:
+    """Write `events` JSON lines made by `make(rng, n)`; the same seed always writes the same file."""
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
         chunk: list[bytes] = []
         for n in range(events):
-            chunk.append(orjson.dumps(_event(rng, n)))
+            chunk.append(orjson.dumps(make(rng, n)))
             if len(chunk) == 10_000:
                 fh.write(b"\n".join(chunk) + b"\n")
                 chunk = []
         if chunk:
             fh.write(b"\n".join(chunk) + b"\n")
+
+
+def generate(path: Path, events: int, seed: int = 7) -> None:
+    """Write `events` lines; the same seed always writes the same file."""
+    write_json_lines(path, events, _event, seed)
 
 
 def _phase_watchfloor(data: Path, work: Path) -> dict[str, object]:
