@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from tests.live_server import LiveServer, start_server, wait_for, write_config
-from watchfloor.ingest import QuarantineWriter, default_registry
-from watchfloor.ingest.listeners import channel_decoders, live_mappings
+from watchfloor.ingest import QuarantineWriter
+from watchfloor.ingest.chunk_decoding import InThreadDecoder
+from watchfloor.ingest.listeners import live_decoders
 from watchfloor.ingest.listeners.hec import AckTracker, hec_app
 from watchfloor.ingest.live import LiveConsumer
 from watchfloor.ingest.spool import Spool, SpoolLimits
@@ -193,8 +194,7 @@ def test_backpressure_is_503_code_9_and_nothing_acknowledged_is_lost(tmp_path: P
     consumer = LiveConsumer(
         spool,
         store,
-        channel_decoders(),
-        live_mappings(default_registry().mappings()),
+        InThreadDecoder(live_decoders()),
         QuarantineWriter(tmp_path / "q"),
     )
     while consumer.step():

@@ -25,8 +25,9 @@ from evtx import PyEvtxParser
 from tests.conftest import corpus
 from tests.in_thread_server import serve
 from watchfloor.events import Envelope, EventBatch
-from watchfloor.ingest import QuarantineWriter, default_registry, ingest_paths
-from watchfloor.ingest.listeners import channel_decoders, live_mappings
+from watchfloor.ingest import QuarantineWriter, ingest_paths
+from watchfloor.ingest.chunk_decoding import InThreadDecoder
+from watchfloor.ingest.listeners import live_decoders
 from watchfloor.ingest.listeners.bulk import bulk_app
 from watchfloor.ingest.listeners.hec import hec_app
 from watchfloor.ingest.listeners.hec_decode import HEC_DECODER
@@ -81,8 +82,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
     consumer = LiveConsumer(
         spool,
         store,
-        channel_decoders(),
-        live_mappings(default_registry().mappings()),
+        InThreadDecoder(live_decoders()),
         QuarantineWriter(quarantine),
     )
     yield Live(spool, store, consumer, quarantine)

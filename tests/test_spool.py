@@ -13,8 +13,9 @@ import pytest
 from watchfloor.config import load_settings
 from watchfloor.errors import ConfigError, Overloaded
 from watchfloor.events import Envelope
-from watchfloor.ingest import QuarantineWriter, default_registry
-from watchfloor.ingest.listeners import channel_decoders, live_mappings
+from watchfloor.ingest import QuarantineWriter
+from watchfloor.ingest.chunk_decoding import InThreadDecoder
+from watchfloor.ingest.listeners import live_decoders
 from watchfloor.ingest.live import LiveConsumer
 from watchfloor.ingest.spool import Spool, SpoolLimits
 from watchfloor.ingest.spool_files import decode_envelope, segment_paths
@@ -29,8 +30,7 @@ def consumer(spool: Spool, root: Path) -> LiveConsumer:
     return LiveConsumer(
         spool,
         DuckDBEventStore(root / "events"),
-        channel_decoders(),
-        live_mappings(default_registry().mappings()),
+        InThreadDecoder(live_decoders()),
         QuarantineWriter(root / "quarantine"),
         max_records=7,
     )

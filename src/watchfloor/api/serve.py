@@ -1,5 +1,8 @@
 """`watchfloor serve`: the API, the listeners, the spool and its consumer, in one process.
 
+(One helper process: the consumer decodes spooled events in a worker process, so that decoding does
+not compete for the interpreter with the listeners and detection; `watchfloor.ingest.chunk_decoding`.)
+
 Start-up order makes acknowledgement safe: the spool is recovered (torn tails truncated) and the
 consumer has replayed any chunk a crash interrupted before a single socket is opened. Every socket is
 bound here, so a port in use is one clear error, and port 0 picks a free port (the printed addresses
@@ -42,8 +45,9 @@ from watchfloor.cases import Database, from_detection, open_database, receive_al
 from watchfloor.config import CONFIG_FILE_NAME, Settings
 from watchfloor.detect import Alert, AlertStore, RuleLibrary, StreamingDetector, is_synthetic
 from watchfloor.errors import ConfigError, Location
-from watchfloor.ingest import QuarantineWriter, default_registry
-from watchfloor.ingest.listeners import channel_decoders, live_mappings
+from watchfloor.ingest import QuarantineWriter
+from watchfloor.ingest.chunk_decoding import WorkerProcessDecoder
+from watchfloor.ingest.listeners import live_decoders
 from watchfloor.ingest.listeners.hec import hec_app
 from watchfloor.ingest.listeners.otlp import otlp_app
 from watchfloor.ingest.listeners.syslog import SyslogListener
@@ -267,8 +271,7 @@ def serve(settings: Settings, echo: Callable[[str], None]) -> None:
     consumer = LiveConsumer(
         spool,
         sink,
-        channel_decoders(),
-        live_mappings(default_registry().mappings()),
+        WorkerProcessDecoder(live_decoders),  # decoding off the listeners' and detection's interpreter
         QuarantineWriter(settings.quarantine_dir),
     )
     canary = canary_scheduler(settings, store, streaming[0] if streaming is not None else None)

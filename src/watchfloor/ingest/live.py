@@ -6,7 +6,9 @@ the spool (`<spool id><chunk start sequence><ordinal>`), which decoding reproduc
 a crash between storing and checkpointing, the same chunk is decoded again, the ids already in the
 store are looked up, and only the missing events are appended. Only then is the checkpoint moved
 (`Spool.finish`). Malformed envelopes, unknown channels and decoder failures are quarantined with the
-channel and spool sequence number, never dropped.
+channel and spool sequence number, never dropped. The decoding itself is a `ChunkDecoder`'s job
+(`watchfloor.ingest.chunk_decoding`), in this thread or in a worker process; every durable step
+stays here.
 """
 
 from __future__ import annotations
@@ -15,20 +17,17 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from watchfloor.errors import WatchfloorError
-from watchfloor.events import Envelope, EventBatch, Quarantined
-from watchfloor.ingest.channels import ChannelDecoder
+from watchfloor.ingest.chunk_decoding import ChunkDecoder, DecodedChunk, PendingChunk, uid_prefix
 from watchfloor.ingest.quarantine import QuarantineWriter
 from watchfloor.ingest.spool import Spool, SpoolChunk
-from watchfloor.ingest.spool_files import decode_envelope
-from watchfloor.schema import CORE_COLUMN, MappingRegistry, add_core
+from watchfloor.schema import CORE_COLUMN
 
 __all__ = ["ConsumerStats", "LiveConsumer", "ReplayableSink"]
 
@@ -59,12 +58,6 @@ class ConsumerStats:
     last_error: str | None = None
 
 
-@dataclass(slots=True)
-class _Decoded:
-    tables: list[pa.Table] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
-
-
 class LiveConsumer:
     """Moves committed spool records into the event store on a background thread."""
 
@@ -72,8 +65,7 @@ class LiveConsumer:
         self,
         spool: Spool,
         store: ReplayableSink,
-        decoders: Mapping[str, ChannelDecoder],
-        mappings: MappingRegistry,
+        decoder: ChunkDecoder,
         quarantine: QuarantineWriter,
         max_records: int = 20_000,
         max_bytes: int = 32 * 1024 * 1024,
@@ -81,8 +73,7 @@ class LiveConsumer:
     ) -> None:
         self.spool = spool
         self.store = store
-        self.decoders = dict(decoders)
-        self.mappings = mappings
+        self.decoder = decoder
         self.quarantine = quarantine
         self.max_records = max_records
         self.max_bytes = max_bytes
@@ -91,6 +82,8 @@ class LiveConsumer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._drain_deadline = 0.0
+        #: The chunk after the last one taken, already handed to a concurrent decoder.
+        self._ahead: tuple[SpoolChunk, dt.datetime, PendingChunk] | None = None
 
     # -- thread --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -105,18 +98,23 @@ class LiveConsumer:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
+        self.decoder.close()
         self.quarantine.close()
 
     def _run(self) -> None:
         while True:
             position = self.spool.checkpoint.position
+            # Records already waiting when a chunk is done mean a steady flow: take them at once.
+            # Only a consumer that was idle lingers, so that a trickle gathers into fewer, larger
+            # files without adding the linger to every chunk's delay under load.
+            idle = self.spool.committed.seq <= position.seq
             if self._stopping.is_set():
-                if self.spool.committed.seq <= position.seq or time.monotonic() > self._drain_deadline:
+                if idle or time.monotonic() > self._drain_deadline:
                     return
             elif not self.spool.wait(position, 0.5):
                 continue
-            elif self.linger and self.spool.backlog[0] < self.max_records:
-                self._stopping.wait(self.linger)  # let a trickle gather into fewer, larger files
+            elif idle and self.linger and self.spool.backlog[0] < self.max_records:
+                self._stopping.wait(self.linger)
             try:
                 self.step()
             except (WatchfloorError, OSError) as exc:
@@ -139,15 +137,36 @@ class LiveConsumer:
         return self._process(chunk, logged, replay=True)
 
     def step(self) -> int:
-        """Store one chunk of committed records, if any; return events stored."""
-        chunk = self.spool.read(self.spool.checkpoint.position, self.max_records, self.max_bytes)
-        if not chunk.records:
-            return 0
-        return self._process(chunk, dt.datetime.now(dt.UTC), replay=False)
+        """Store one chunk of committed records, if any; return events stored.
+
+        With a concurrent decoder the next chunk is read and handed to it as soon as this one is
+        decoded, so that it is decoded while this one is stored and checkpointed. Decoding has no
+        side effects: a chunk decoded ahead is used only if it starts where the checkpoint stands
+        (otherwise it is read again), and its boundaries are noted (`Spool.begin`) before it is stored.
+        """
+        position = self.spool.checkpoint.position
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0].start == position:
+            chunk, logged, pending = ahead
+        else:
+            chunk = self.spool.read(position, self.max_records, self.max_bytes)
+            if not chunk.records:
+                return 0
+            logged = dt.datetime.now(dt.UTC)
+            pending = self._submit(chunk, logged)
+        decoded = pending.result()
+        if self.decoder.concurrent:
+            following = self.spool.read(chunk.end, self.max_records, self.max_bytes)
+            if following.records:
+                now = dt.datetime.now(dt.UTC)
+                self._ahead = (following, now, self._submit(following, now))
+        return self._store(chunk, logged, decoded, replay=False)
 
     def _process(self, chunk: SpoolChunk, logged: dt.datetime, replay: bool) -> int:
+        return self._store(chunk, logged, self._submit(chunk, logged).result(), replay)
+
+    def _store(self, chunk: SpoolChunk, logged: dt.datetime, decoded: DecodedChunk, replay: bool) -> int:
         self.spool.begin(chunk, logged)
-        decoded = self._decode(chunk, logged)
         tables = decoded.tables
         if replay:
             tables = self._missing(tables, self._uid_prefix(chunk))
@@ -165,48 +184,11 @@ class LiveConsumer:
         return stored
 
     def _uid_prefix(self, chunk: SpoolChunk) -> str:
-        return f"{self.spool.spool_id}{chunk.start.seq:012x}"
+        return uid_prefix(self.spool.spool_id, chunk.start.seq)
 
-    def _decode(self, chunk: SpoolChunk, logged: dt.datetime) -> _Decoded:
-        """Group the chunk by channel (first appearance first) and decode each group."""
-        out = _Decoded()
-        origin_base = f"spool:{self.spool.spool_id}"
-        groups: dict[str, list[tuple[int, Envelope]]] = {}
-        for record in chunk.records:
-            raw = record.payload.decode("utf-8", errors="replace")
-            try:
-                envelope = decode_envelope(record.payload)
-            except ValueError as exc:
-                out.quarantined.append(Quarantined(origin_base, record.seq, str(exc), raw, "spool"))
-                continue
-            if envelope.channel not in self.decoders:
-                reason = f"no decoder for channel {envelope.channel!r}"
-                out.quarantined.append(
-                    Quarantined(f"{origin_base}/{envelope.channel}", record.seq, reason, raw)
-                )
-                continue
-            groups.setdefault(envelope.channel, []).append((record.seq, envelope))
-        prefix = self._uid_prefix(chunk)
-        ordinal = 0
-        for channel, items in groups.items():
-            seqs = [seq for seq, _ in items]
-            origin = f"{origin_base}/{channel}"
-            try:
-                results = list(self.decoders[channel].decode([e for _, e in items], origin))
-            except Exception as exc:  # a decoder bug must neither lose the data nor stop the consumer
-                log.exception("decoder of channel %s failed", channel)
-                reason = f"decoder of channel {channel!r} failed: {exc}"
-                out.quarantined += [Quarantined(origin, s, reason, e.body, channel) for s, e in items]
-                continue
-            for item in results:
-                if isinstance(item, EventBatch):
-                    table = add_core(item, self.mappings, logged_time=logged, origin=origin)
-                    out.tables.append(_with_ids(table, item, prefix, ordinal, seqs))
-                    ordinal += item.num_rows
-                else:
-                    position = seqs[item.position] if 0 <= item.position < len(seqs) else item.position
-                    out.quarantined.append(replace(item, path=origin, position=position))
-        return out
+    def _submit(self, chunk: SpoolChunk, logged: dt.datetime) -> PendingChunk:
+        records = [(record.seq, record.payload) for record in chunk.records]
+        return self.decoder.submit(records, self.spool.spool_id, chunk.start.seq, logged)
 
     def _missing(self, tables: list[pa.Table], prefix: str) -> list[pa.Table]:
         """Rows of a replayed chunk whose ids are not in the store yet."""
@@ -225,24 +207,3 @@ class LiveConsumer:
             if part.num_rows:
                 kept.append(part)
         return kept
-
-
-def _with_ids(table: pa.Table, batch: EventBatch, prefix: str, ordinal: int, seqs: list[int]) -> pa.Table:
-    """Deterministic event ids, and spool sequence numbers as origin positions."""
-    index = table.column_names.index(CORE_COLUMN)
-    core = table.column(index).combine_chunks()
-    uids = pa.array([f"{prefix}{ordinal + i:06x}" for i in range(table.num_rows)], pa.string())
-    positions = pa.array(
-        [seqs[p] if p is not None and 0 <= p < len(seqs) else p for p in batch.positions.to_pylist()],
-        pa.int64(),
-    )
-    fields = list(core.type)
-    arrays = [
-        uids
-        if f.name == "metadata_uid"
-        else positions
-        if f.name == "metadata_origin_position"
-        else core.field(i)
-        for i, f in enumerate(fields)
-    ]
-    return table.set_column(index, CORE_COLUMN, pa.StructArray.from_arrays(arrays, fields=fields))

@@ -91,12 +91,16 @@ def on_incidents_changed(
     playbooks = playbooks if playbooks is not None else load_playbooks(None)
     created = list(dict.fromkeys(created_ids))
     changed = [i for i in dict.fromkeys(changed_ids) if i not in set(created)]
+    ordered = sorted(playbooks.playbooks.values(), key=lambda p: p.name)
+    listening = {is_new: [p for p in ordered if p.trigger.on in _events(is_new)] for is_new in (True, False)}
     queued: list[int] = []
     for incident_id, is_new in [*((i, True) for i in created), *((i, False) for i in changed)]:
+        if not listening[is_new]:
+            continue  # the scope reads every alert of the incident: only built when a trigger can use it
         scope = incident_scope(session, incident_id)
-        for playbook in sorted(playbooks.playbooks.values(), key=lambda p: p.name):
+        for playbook in listening[is_new]:
             event = playbook.trigger.on
-            if event not in _events(is_new) or not matches(playbook.trigger, scope):
+            if not matches(playbook.trigger, scope):
                 continue
             if event is TriggerEvent.INCIDENT_CREATED and _already(
                 session, playbook, incident_id, event.value

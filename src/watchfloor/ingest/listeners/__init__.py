@@ -14,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from watchfloor.ingest.channels import ChannelDecoder
+from watchfloor.ingest.chunk_decoding import Decoders
 from watchfloor.ingest.listeners.bulk import BULK_DECODER
 from watchfloor.ingest.listeners.hec_decode import HEC_DECODER
 from watchfloor.ingest.listeners.otlp import OTLP_DECODER
 from watchfloor.ingest.listeners.syslog import SYSLOG_DECODER
+from watchfloor.ingest.registry import default_registry
 from watchfloor.schema import MappingRegistry
 
-__all__ = ["CHANNEL_DECODERS", "channel_decoders", "live_mappings"]
+__all__ = ["CHANNEL_DECODERS", "channel_decoders", "live_decoders", "live_mappings"]
 
 #: Every channel the spool's consumer can decode.
 CHANNEL_DECODERS: tuple[ChannelDecoder, ...] = (
@@ -52,3 +54,11 @@ def live_mappings(
                 declared.add(mapping.source)
                 base.register(mapping)
     return base
+
+
+def live_decoders() -> Decoders:
+    """Every channel's decoder and the mappings of files and live sources: what the consumer decodes with.
+
+    A module-level function, so that a decoding worker process can build its own by name.
+    """
+    return Decoders(channel_decoders(), live_mappings(default_registry().mappings()))

@@ -1,0 +1,288 @@
+"""Turning one spool chunk into tables and quarantined records: in the consumer's thread or in a process.
+
+Decoding is the consumer's CPU work (envelopes, channel decoders such as Windows XML, the OCSF core):
+about 110 µs per routed Windows event. Under `watchfloor serve` it shares the interpreter lock with the
+listeners that acknowledge clients and with streaming detection, so at a few thousand events per
+second it holds everything else back. `WorkerProcessDecoder` runs it in a process of its own; the
+consumer keeps every durable step (spool boundaries, store appends, quarantine, checkpoint), so what
+is acknowledged is never lost whatever happens to the worker: a chunk whose worker died is decoded
+again. With it the consumer also decodes one chunk ahead (`LiveConsumer.step`): the worker decodes
+the next chunk while the consumer stores the last one. `InThreadDecoder` is the same work in the
+calling thread (tests, embedding).
+
+Both produce identical results: event ids are derived from the spool (`<spool id><chunk start
+sequence><ordinal>`), so decoding a chunk twice gives the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple, Protocol
+
+import pyarrow as pa
+
+from watchfloor.errors import WatchfloorError
+from watchfloor.events import Envelope, EventBatch, Quarantined
+from watchfloor.ingest.channels import ChannelDecoder
+from watchfloor.ingest.spool_files import decode_envelope
+from watchfloor.schema import CORE_COLUMN, MappingRegistry, add_core
+
+__all__ = [
+    "ChunkDecoder",
+    "DecodedChunk",
+    "Decoders",
+    "InThreadDecoder",
+    "PendingChunk",
+    "WorkerProcessDecoder",
+    "decode_chunk",
+    "uid_prefix",
+]
+
+log = logging.getLogger(__name__)
+
+#: `(sequence number, payload)` of each committed record of a chunk, in order.
+Records = Sequence[tuple[int, bytes]]
+
+
+class Decoders(NamedTuple):
+    """What decoding needs: a decoder per channel, and the mappings that add the OCSF core."""
+
+    channels: Mapping[str, ChannelDecoder]
+    mappings: MappingRegistry
+
+
+@dataclass(slots=True)
+class DecodedChunk:
+    """Tables to store and records to quarantine, from one chunk."""
+
+    tables: list[pa.Table] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+
+class PendingChunk(Protocol):
+    """A chunk being decoded."""
+
+    def result(self) -> DecodedChunk:
+        """Wait for the decoded chunk; `WatchfloorError` if the decoder could not finish it."""
+        ...
+
+
+class ChunkDecoder(Protocol):
+    """How the consumer decodes a chunk; `close` releases whatever the decoder started."""
+
+    #: Whether `submit` returns before the work is done (the consumer then decodes one chunk ahead).
+    concurrent: bool
+
+    def submit(self, records: Records, spool_id: str, start_seq: int, logged: dt.datetime) -> PendingChunk:
+        """Start decoding the records of the chunk that starts at `start_seq`."""
+        ...
+
+    def close(self) -> None:
+        """Stop any worker; decoding again afterwards is an error."""
+        ...
+
+
+def uid_prefix(spool_id: str, start_seq: int) -> str:
+    """The prefix of every event id of the chunk starting at `start_seq`."""
+    return f"{spool_id}{start_seq:012x}"
+
+
+def decode_chunk(
+    records: Records, decoders: Decoders, spool_id: str, start_seq: int, logged: dt.datetime
+) -> DecodedChunk:
+    """Group the chunk by channel (first appearance first) and decode each group."""
+    out = DecodedChunk()
+    origin_base = f"spool:{spool_id}"
+    groups: dict[str, list[tuple[int, Envelope]]] = {}
+    for seq, payload in records:
+        try:
+            envelope = decode_envelope(payload)
+        except ValueError as exc:
+            raw = payload.decode("utf-8", errors="replace")
+            out.quarantined.append(Quarantined(origin_base, seq, str(exc), raw, "spool"))
+            continue
+        if envelope.channel not in decoders.channels:
+            raw = payload.decode("utf-8", errors="replace")
+            reason = f"no decoder for channel {envelope.channel!r}"
+            out.quarantined.append(Quarantined(f"{origin_base}/{envelope.channel}", seq, reason, raw))
+            continue
+        groups.setdefault(envelope.channel, []).append((seq, envelope))
+    prefix = uid_prefix(spool_id, start_seq)
+    ordinal = 0
+    for channel, items in groups.items():
+        seqs = [seq for seq, _ in items]
+        origin = f"{origin_base}/{channel}"
+        try:
+            results = list(decoders.channels[channel].decode([e for _, e in items], origin))
+        except Exception as exc:  # a decoder bug must neither lose the data nor stop the consumer
+            log.exception("decoder of channel %s failed", channel)
+            reason = f"decoder of channel {channel!r} failed: {exc}"
+            out.quarantined += [Quarantined(origin, s, reason, e.body, channel) for s, e in items]
+            continue
+        for item in results:
+            if isinstance(item, EventBatch):
+                table = add_core(item, decoders.mappings, logged_time=logged, origin=origin)
+                out.tables.append(_with_ids(table, item, prefix, ordinal, seqs))
+                ordinal += item.num_rows
+            else:
+                position = seqs[item.position] if 0 <= item.position < len(seqs) else item.position
+                out.quarantined.append(replace(item, path=origin, position=position))
+    return out
+
+
+def _with_ids(table: pa.Table, batch: EventBatch, prefix: str, ordinal: int, seqs: list[int]) -> pa.Table:
+    """Deterministic event ids, and spool sequence numbers as origin positions."""
+    index = table.column_names.index(CORE_COLUMN)
+    core = table.column(index).combine_chunks()
+    uids = pa.array([f"{prefix}{ordinal + i:06x}" for i in range(table.num_rows)], pa.string())
+    positions = pa.array(
+        [seqs[p] if p is not None and 0 <= p < len(seqs) else p for p in batch.positions.to_pylist()],
+        pa.int64(),
+    )
+    fields = list(core.type)
+    arrays = [
+        uids
+        if f.name == "metadata_uid"
+        else positions
+        if f.name == "metadata_origin_position"
+        else core.field(i)
+        for i, f in enumerate(fields)
+    ]
+    return table.set_column(index, CORE_COLUMN, pa.StructArray.from_arrays(arrays, fields=fields))
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    decoded: DecodedChunk
+
+    def result(self) -> DecodedChunk:
+        return self.decoded
+
+
+class InThreadDecoder:
+    """Decodes in the caller's thread, when the chunk is submitted."""
+
+    concurrent = False
+
+    def __init__(self, decoders: Decoders) -> None:
+        self.decoders = decoders
+
+    def submit(self, records: Records, spool_id: str, start_seq: int, logged: dt.datetime) -> PendingChunk:
+        """Decode here and now."""
+        return _Done(decode_chunk(records, self.decoders, spool_id, start_seq, logged))
+
+    def close(self) -> None:
+        """Nothing to release."""
+        return None
+
+
+# -- the worker process ------------------------------------------------------------------------------
+_worker_decoders: Decoders | None = None
+
+
+def _start_worker(build: Callable[[], Decoders]) -> None:
+    """Runs once in the worker: build the decoders; leave Ctrl-C to the parent, which drains first.
+
+    The worker also ends with its parent: a parent killed outright (SIGKILL, out of memory) cannot
+    shut the pool down, and the worker would otherwise wait for work forever.
+    """
+    global _worker_decoders
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+    _worker_decoders = build()
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(0)
+
+
+def _decode_in_worker(records: Records, spool_id: str, start_seq: int, logged: dt.datetime) -> DecodedChunk:
+    assert _worker_decoders is not None, "worker started without decoders"
+    gc.disable()  # nothing cyclic is made: collections would only walk a chunk's thousands of dicts
+    try:
+        return decode_chunk(records, _worker_decoders, spool_id, start_seq, logged)
+    finally:
+        gc.enable()
+
+
+class WorkerProcessDecoder:
+    """Decodes in one child process, started on first use and started again if it dies.
+
+    `build` is called in the child to make the decoders, so it must be importable by name (a
+    module-level function): nothing else of the parent is copied (the child is spawned, not forked,
+    because the parent runs threads). A chunk whose worker died raises `WatchfloorError`; the consumer
+    keeps the chunk in the spool and tries again, with a fresh worker.
+    """
+
+    concurrent = True
+
+    def __init__(self, build: Callable[[], Decoders]) -> None:
+        self.build = build
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise WatchfloorError("the decoding worker is closed")
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(self.build,),
+                )
+            return self._pool
+
+    def submit(self, records: Records, spool_id: str, start_seq: int, logged: dt.datetime) -> PendingChunk:
+        """Queue the chunk for the worker; waiting for it does not hold the interpreter."""
+        pool = self._executor()
+        try:
+            future = pool.submit(_decode_in_worker, list(records), spool_id, start_seq, logged)
+        except BrokenProcessPool as exc:
+            raise self._lost(pool, exc) from exc
+        return _InWorker(self, pool, future)
+
+    def _lost(self, pool: ProcessPoolExecutor, exc: BaseException) -> WatchfloorError:
+        """Forget a broken pool (the next chunk starts a fresh worker); the error for the consumer."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+        return WatchfloorError(f"the decoding worker stopped ({exc}); the chunk stays in the spool")
+
+    def close(self) -> None:
+        """Stop the worker (after the chunk it may be decoding)."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _InWorker:
+    owner: WorkerProcessDecoder
+    pool: ProcessPoolExecutor
+    future: Future[DecodedChunk]
+
+    def result(self) -> DecodedChunk:
+        try:
+            return self.future.result()
+        except BrokenProcessPool as exc:
+            raise self.owner._lost(self.pool, exc) from exc
