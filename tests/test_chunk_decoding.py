@@ -55,14 +55,19 @@ def _rows(decoded: DecodedChunk) -> list[dict[str, object]]:
     return [row for table in decoded.tables for row in table.to_pylist()]
 
 
-def test_the_worker_decodes_exactly_what_the_thread_decodes() -> None:
+def test_the_worker_decodes_exactly_what_the_thread_decodes(tmp_path: Path) -> None:
     records = _records()
+    leftover = tmp_path / "scratch" / "pid-999999999"  # beyond any pid: that server is gone
+    leftover.mkdir(parents=True)
+    (leftover / "chunk-3").write_bytes(b"left by a killed server")
     here = InThreadDecoder(live_decoders()).submit(records, "s1", 99, LOGGED).result()
-    worker = WorkerProcessDecoder(live_decoders)
+    worker = WorkerProcessDecoder(live_decoders, tmp_path / "scratch")
     try:
         there = worker.submit(records, "s1", 99, LOGGED).result()
+        assert list(worker.scratch.iterdir()) == []  # the hand-over files are gone
     finally:
         worker.close()
+    assert list((tmp_path / "scratch").iterdir()) == []  # its own folder and the orphan are gone
     assert _rows(there) == _rows(here)
     assert [t.schema for t in there.tables] == [t.schema for t in here.tables]
     assert there.quarantined == here.quarantined
@@ -79,9 +84,9 @@ def _worker_pid(decoder: WorkerProcessDecoder) -> int:
     return int(pid)
 
 
-def test_a_killed_worker_fails_the_chunk_and_the_next_one_gets_a_fresh_worker() -> None:
+def test_a_killed_worker_fails_the_chunk_and_the_next_one_gets_a_fresh_worker(tmp_path: Path) -> None:
     records = _records()
-    worker = WorkerProcessDecoder(live_decoders)
+    worker = WorkerProcessDecoder(live_decoders, tmp_path / "scratch")
     try:
         assert len(_rows(worker.submit(records, "s1", 99, LOGGED).result())) == 6
         first = _worker_pid(worker)
@@ -116,7 +121,7 @@ def test_look_ahead_stores_every_event_once_across_a_store_failure(tmp_path: Pat
     for start in range(0, 60, 6):
         spool.submit([_windows(n) for n in range(start, start + 6)])
     store = _FailingOnce(tmp_path / "events")
-    worker = WorkerProcessDecoder(live_decoders)
+    worker = WorkerProcessDecoder(live_decoders, tmp_path / "scratch")
     consumer = LiveConsumer(spool, store, worker, QuarantineWriter(tmp_path / "quarantine"), max_records=7)
     try:
         stored = 0

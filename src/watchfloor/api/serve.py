@@ -271,7 +271,8 @@ def serve(settings: Settings, echo: Callable[[str], None]) -> None:
     consumer = LiveConsumer(
         spool,
         sink,
-        WorkerProcessDecoder(live_decoders),  # decoding off the listeners' and detection's interpreter
+        # Decoding off the listeners' and detection's interpreter (its scratch files are cache).
+        WorkerProcessDecoder(live_decoders, settings.data_dir / "cache" / "decoding"),
         QuarantineWriter(settings.quarantine_dir),
     )
     canary = canary_scheduler(settings, store, streaming[0] if streaming is not None else None)

@@ -22,12 +22,15 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import pyarrow as pa
@@ -210,13 +213,21 @@ def _exit_with(parent_sentinel: int) -> None:
     os._exit(0)
 
 
-def _decode_in_worker(records: Records, spool_id: str, start_seq: int, logged: dt.datetime) -> DecodedChunk:
+def _decode_in_worker(work: str, spool_id: str, start_seq: int, logged: dt.datetime) -> str:
+    """Decode the records pickled in `work`; the decoded chunk is pickled next to it (path returned)."""
     assert _worker_decoders is not None, "worker started without decoders"
+    with open(work, "rb") as handle:
+        records = pickle.load(handle)
+    os.unlink(work)
     gc.disable()  # nothing cyclic is made: collections would only walk a chunk's thousands of dicts
     try:
-        return decode_chunk(records, _worker_decoders, spool_id, start_seq, logged)
+        decoded = decode_chunk(records, _worker_decoders, spool_id, start_seq, logged)
     finally:
         gc.enable()
+    done = f"{work}.decoded"
+    with open(done, "wb") as handle:
+        pickle.dump(decoded, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return done
 
 
 class WorkerProcessDecoder:
@@ -226,15 +237,26 @@ class WorkerProcessDecoder:
     module-level function): nothing else of the parent is copied (the child is spawned, not forked,
     because the parent runs threads). A chunk whose worker died raises `WatchfloorError`; the consumer
     keeps the chunk in the spool and tries again, with a fresh worker.
+
+    Records and decoded tables (tens of megabytes a chunk) travel as files in a folder of this
+    process under `scratch` (folders left by processes that no longer run are removed), one write and
+    one read each; only names go through the pool's pipes. Through a pipe they would be copied 64 KiB
+    at a time by threads that take the interpreter lock for each piece: the busier the listeners and
+    detection, the slower each chunk, and the larger the next.
     """
 
     concurrent = True
 
-    def __init__(self, build: Callable[[], Decoders]) -> None:
+    def __init__(self, build: Callable[[], Decoders], scratch: Path) -> None:
         self.build = build
+        _remove_orphans(scratch)
+        self.scratch = scratch / f"pid-{os.getpid()}"
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir(parents=True)
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
+        self._submitted = 0
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -247,16 +269,24 @@ class WorkerProcessDecoder:
                     initializer=_start_worker,
                     initargs=(self.build,),
                 )
+            self._submitted += 1
             return self._pool
 
     def submit(self, records: Records, spool_id: str, start_seq: int, logged: dt.datetime) -> PendingChunk:
         """Queue the chunk for the worker; waiting for it does not hold the interpreter."""
         pool = self._executor()
+        work = self.scratch / f"chunk-{self._submitted}"
         try:
-            future = pool.submit(_decode_in_worker, list(records), spool_id, start_seq, logged)
+            with work.open("wb") as handle:
+                pickle.dump(list(records), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            future = pool.submit(_decode_in_worker, str(work), spool_id, start_seq, logged)
         except BrokenProcessPool as exc:
+            work.unlink(missing_ok=True)
             raise self._lost(pool, exc) from exc
-        return _InWorker(self, pool, future)
+        except OSError as exc:
+            work.unlink(missing_ok=True)
+            raise WatchfloorError(f"cannot hand a chunk to the decoding worker: {exc}") from exc
+        return _InWorker(self, pool, future, work)
 
     def _lost(self, pool: ProcessPoolExecutor, exc: BaseException) -> WatchfloorError:
         """Forget a broken pool (the next chunk starts a fresh worker); the error for the consumer."""
@@ -267,22 +297,46 @@ class WorkerProcessDecoder:
         return WatchfloorError(f"the decoding worker stopped ({exc}); the chunk stays in the spool")
 
     def close(self) -> None:
-        """Stop the worker (after the chunk it may be decoding)."""
+        """Stop the worker (after the chunk it may be decoding) and remove the scratch files."""
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _remove_orphans(scratch: Path) -> None:
+    """Remove the scratch folders of processes that were killed before they could remove them."""
+    for folder in scratch.glob("pid-*") if scratch.is_dir() else ():
+        try:
+            os.kill(int(folder.name.removeprefix("pid-")), 0)
+        except ValueError:
+            continue  # not ours
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, another user's
 
 
 @dataclass(frozen=True, slots=True)
 class _InWorker:
     owner: WorkerProcessDecoder
     pool: ProcessPoolExecutor
-    future: Future[DecodedChunk]
+    future: Future[str]
+    work: Path
 
     def result(self) -> DecodedChunk:
         try:
-            return self.future.result()
+            done = Path(self.future.result())
         except BrokenProcessPool as exc:
+            self.work.unlink(missing_ok=True)
             raise self.owner._lost(self.pool, exc) from exc
+        try:
+            with done.open("rb") as handle:
+                decoded: DecodedChunk = pickle.load(handle)
+        except OSError as exc:
+            raise WatchfloorError(f"cannot read a decoded chunk back: {exc}") from exc
+        finally:
+            done.unlink(missing_ok=True)
+        return decoded
