@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import corpus
 from watchfloor.detect import Rule, load_rules, match_rules
-from watchfloor.detect.arrow_match import ArrowPlan, _prefetched, match_view
+from watchfloor.detect.arrow_match import ArrowPlan, _prefetched, _python_values, match_view
 from watchfloor.detect.engine import validate_for_duckdb
 from watchfloor.detect.ir import (
     And,
@@ -267,3 +267,21 @@ def test_sigmahq_windows_pack_matches_sql_on_corpus_evtx(
     assert _pairs_arrow(store, rules) == expected
     edge_expected = _pairs_sql(edge_store, rules)
     assert _pairs_arrow(edge_store, rules) == edge_expected
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pa.timestamp("us", "UTC"),
+        pa.timestamp("us", "Etc/UTC"),
+        pa.timestamp("ms"),
+        pa.timestamp("ns", "+02:00"),
+        pa.timestamp("s", "Europe/Paris"),
+    ],
+)
+def test_match_times_are_the_datetimes_arrow_gives(kind: pa.DataType) -> None:
+    values = pa.array([0, None, 1_700_000_000], pa.int64()).cast(kind)
+    fast, arrow = _python_values(values), values.to_pylist()
+    assert fast == arrow
+    assert [getattr(v, "tzinfo", None) for v in fast] == [getattr(v, "tzinfo", None) for v in arrow]
+    assert _python_values(pa.array(["a", None])) == ["a", None]

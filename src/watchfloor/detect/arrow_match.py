@@ -27,7 +27,7 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -69,6 +69,28 @@ _ENTITY_FIELDS = (
     "dst_endpoint_ip",
 )
 _DELEGATED_VIEW = "wf_batch"
+
+
+_UTC_ZONES = {None, "UTC", "Etc/UTC", "+00:00", "Z", "GMT", "Etc/GMT", "Universal", "Zulu"}
+
+
+def _python_values(values: pa.Array) -> list[Any]:
+    """`values.to_pylist()`, with timestamps made five times faster.
+
+    Arrow builds each time-zone-aware datetime through the zone database (about 5 µs a value; a
+    million matched events spent seconds there). NumPy turns the naive timestamps into datetimes in
+    C, and the zone, the same object Arrow would attach, is attached by `replace` (for UTC and naive
+    timestamps only, where the stored value is the wall-clock time).
+    """
+    if not pa.types.is_timestamp(values.type) or values.type.tz not in _UTC_ZONES:
+        return list(values.to_pylist())  # local times of other zones: Arrow's conversion
+    naive = values.cast(pa.timestamp(values.type.unit)).to_numpy(zero_copy_only=False).astype(object)
+    if any(value is not None and type(value) is not dt.datetime for value in naive):
+        return list(values.to_pylist())  # beyond what datetime holds (NumPy gave integers): Arrow's own error
+    zone = pa.scalar(0, values.type).as_py().tzinfo
+    if zone is None:
+        return list(naive)
+    return [None if value is None else value.replace(tzinfo=zone) for value in naive]
 
 
 class MatchRow(NamedTuple):
@@ -253,7 +275,7 @@ class ArrowPlan:
         matched = unique_sorted(np.concatenate([picked for _, picked in found]))
         core = batch.column(OCSF)
         index = pa.array(matched)
-        columns = [pc.struct_field(core, name).take(index).to_pylist() for name in _ENTITY_FIELDS]
+        columns = [_python_values(pc.struct_field(core, name).take(index)) for name in _ENTITY_FIELDS]
         events = list(zip(*columns, strict=True))
         out: list[MatchRow] = []
         for rule_id, picked in found:
