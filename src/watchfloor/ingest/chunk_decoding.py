@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
 import shutil
-import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -49,6 +47,7 @@ __all__ = [
     "PendingChunk",
     "WorkerProcessDecoder",
     "decode_chunk",
+    "decode_file",
     "uid_prefix",
 ]
 
@@ -191,118 +190,133 @@ class InThreadDecoder:
 
 
 # -- the worker process ------------------------------------------------------------------------------
-_worker_decoders: Decoders | None = None
+def decode_file(work: Path, decoders: Decoders, spool_id: str, start_seq: int, logged: dt.datetime) -> Path:
+    """Decode the records pickled in `work` (removed); the decoded chunk is pickled beside it (returned).
 
-
-def _start_worker(build: Callable[[], Decoders]) -> None:
-    """Runs once in the worker: build the decoders; leave Ctrl-C to the parent, which drains first.
-
-    The worker also ends with its parent: a parent killed outright (SIGKILL, out of memory) cannot
-    shut the pool down, and the worker would otherwise wait for work forever.
+    The worker process's job (`watchfloor.ingest.decode_worker`). The garbage collector is paused:
+    decoding makes no cycles, and collections would only walk the chunk's thousands of dicts.
     """
-    global _worker_decoders
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
-    _worker_decoders = build()
-
-
-def _exit_with(parent_sentinel: int) -> None:
-    multiprocessing.connection.wait([parent_sentinel])
-    os._exit(0)
-
-
-def _decode_in_worker(work: str, spool_id: str, start_seq: int, logged: dt.datetime) -> str:
-    """Decode the records pickled in `work`; the decoded chunk is pickled next to it (path returned)."""
-    assert _worker_decoders is not None, "worker started without decoders"
-    with open(work, "rb") as handle:
+    with work.open("rb") as handle:
         records = pickle.load(handle)
-    os.unlink(work)
-    gc.disable()  # nothing cyclic is made: collections would only walk a chunk's thousands of dicts
+    work.unlink()
+    gc.disable()
     try:
-        decoded = decode_chunk(records, _worker_decoders, spool_id, start_seq, logged)
+        decoded = decode_chunk(records, decoders, spool_id, start_seq, logged)
     finally:
         gc.enable()
-    done = f"{work}.decoded"
-    with open(done, "wb") as handle:
+    done = work.with_name(work.name + ".decoded")
+    with done.open("wb") as handle:
         pickle.dump(decoded, handle, protocol=pickle.HIGHEST_PROTOCOL)
     return done
 
 
 class WorkerProcessDecoder:
-    """Decodes in one child process, started on first use and started again if it dies.
+    """Decodes in one child process (`python -m watchfloor.ingest.decode_worker`), started on first use.
 
-    `build` is called in the child to make the decoders, so it must be importable by name (a
-    module-level function): nothing else of the parent is copied (the child is spawned, not forked,
-    because the parent runs threads). A chunk whose worker died raises `WatchfloorError`; the consumer
-    keeps the chunk in the spool and tries again, with a fresh worker.
+    `build` makes the decoders in the child, so it must be a module-level function (named to the
+    child as `module:function`). The child imports only what decoding needs, runs in a session of its
+    own (a Ctrl-C meant for the server does not interrupt it: the server drains first) and ends when
+    its standard input closes, also when the server is killed outright.
 
     Records and decoded tables (tens of megabytes a chunk) travel as files in a folder of this
     process under `scratch` (folders left by processes that no longer run are removed), one write and
-    one read each; only names go through the pool's pipes. Through a pipe they would be copied 64 KiB
-    at a time by threads that take the interpreter lock for each piece: the busier the listeners and
-    detection, the slower each chunk, and the larger the next.
+    one read each; only a line of JSON per chunk goes through the pipes. Copied through a pipe by
+    Python threads they would take the interpreter lock for every 64 KiB piece: the busier the
+    listeners and detection, the slower each chunk, and the larger the next.
+
+    A chunk whose worker died or failed raises `WatchfloorError`; the consumer keeps the chunk in the
+    spool and tries again, with a fresh worker.
     """
 
     concurrent = True
 
     def __init__(self, build: Callable[[], Decoders], scratch: Path) -> None:
-        self.build = build
+        self.build = f"{build.__module__}:{build.__qualname__}"
         _remove_orphans(scratch)
         self.scratch = scratch / f"pid-{os.getpid()}"
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
         self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._closed = False
         self._submitted = 0
+        self._answers: dict[int, dict[str, str]] = {}  # read while waiting for an earlier request
 
-    def _executor(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._closed:
-                raise WatchfloorError("the decoding worker is closed")
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker,
-                    initargs=(self.build,),
-                )
-            self._submitted += 1
-            return self._pool
+    def _worker(self) -> subprocess.Popen[bytes]:
+        if self._closed:
+            raise WatchfloorError("the decoding worker is closed")
+        if self._process is None or self._process.poll() is not None:
+            self._answers.clear()
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "watchfloor.ingest.decode_worker", self.build],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,
+            )
+        return self._process
 
     def submit(self, records: Records, spool_id: str, start_seq: int, logged: dt.datetime) -> PendingChunk:
-        """Queue the chunk for the worker; waiting for it does not hold the interpreter."""
-        pool = self._executor()
-        work = self.scratch / f"chunk-{self._submitted}"
-        try:
-            with work.open("wb") as handle:
-                pickle.dump(list(records), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            future = pool.submit(_decode_in_worker, str(work), spool_id, start_seq, logged)
-        except BrokenProcessPool as exc:
-            work.unlink(missing_ok=True)
-            raise self._lost(pool, exc) from exc
-        except OSError as exc:
-            work.unlink(missing_ok=True)
-            raise WatchfloorError(f"cannot hand a chunk to the decoding worker: {exc}") from exc
-        return _InWorker(self, pool, future, work)
-
-    def _lost(self, pool: ProcessPoolExecutor, exc: BaseException) -> WatchfloorError:
-        """Forget a broken pool (the next chunk starts a fresh worker); the error for the consumer."""
+        """Hand the chunk to the worker; waiting for it does not hold the interpreter."""
         with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
-        return WatchfloorError(f"the decoding worker stopped ({exc}); the chunk stays in the spool")
+            process = self._worker()
+            self._submitted += 1
+            number = self._submitted
+            work = self.scratch / f"chunk-{number}"
+            request = {
+                "id": number,
+                "work": str(work),
+                "spool_id": spool_id,
+                "start_seq": start_seq,
+                "logged": logged.isoformat(),
+            }
+            try:
+                with work.open("wb") as handle:
+                    pickle.dump(list(records), handle, protocol=pickle.HIGHEST_PROTOCOL)
+                assert process.stdin is not None
+                process.stdin.write(json.dumps(request).encode() + b"\n")
+                process.stdin.flush()
+            except OSError as exc:
+                work.unlink(missing_ok=True)
+                raise self._lost(process, f"cannot hand it a chunk: {exc}") from exc
+        return _InWorker(self, process, number, work)
+
+    def _answer(self, process: subprocess.Popen[bytes], number: int) -> dict[str, str]:
+        """The worker's answer to request `number` (answers come in order; earlier ones are kept)."""
+        with self._lock:
+            while number not in self._answers:
+                if process is not self._process:
+                    raise WatchfloorError("the decoding worker was restarted; the chunk stays in the spool")
+                assert process.stdout is not None
+                line = process.stdout.readline()
+                if not line:
+                    raise self._lost(process, f"exit status {process.wait()}")
+                answer = json.loads(line)
+                self._answers[int(answer.pop("id"))] = answer
+            return self._answers.pop(number)
+
+    def _lost(self, process: subprocess.Popen[bytes], why: str) -> WatchfloorError:
+        """Forget a dead worker (the next chunk starts a fresh one); the error for the consumer."""
+        if process is self._process:
+            self._process = None
+        process.kill()
+        process.wait()
+        return WatchfloorError(f"the decoding worker stopped ({why}); the chunk stays in the spool")
 
     def close(self) -> None:
         """Stop the worker (after the chunk it may be decoding) and remove the scratch files."""
         with self._lock:
             self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            process, self._process = self._process, None
+        if process is not None:
+            assert process.stdin is not None
+            process.stdin.close()  # the worker finishes its chunk and sees the end of its input
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -322,16 +336,20 @@ def _remove_orphans(scratch: Path) -> None:
 @dataclass(frozen=True, slots=True)
 class _InWorker:
     owner: WorkerProcessDecoder
-    pool: ProcessPoolExecutor
-    future: Future[str]
+    process: subprocess.Popen[bytes]
+    number: int
     work: Path
 
     def result(self) -> DecodedChunk:
         try:
-            done = Path(self.future.result())
-        except BrokenProcessPool as exc:
+            answer = self.owner._answer(self.process, self.number)
+        except WatchfloorError:
             self.work.unlink(missing_ok=True)
-            raise self.owner._lost(self.pool, exc) from exc
+            raise
+        if "error" in answer:
+            self.work.unlink(missing_ok=True)
+            raise WatchfloorError(f"the decoding worker failed: {answer['error']}")
+        done = Path(answer["done"])
         try:
             with done.open("rb") as handle:
                 decoded: DecodedChunk = pickle.load(handle)
