@@ -2,5 +2,5 @@
 
 from watchfloor.cli import main
 
-if __name__ == "__main__":  # not when a spawned worker process imports this module
+if __name__ == "__main__":  # only when run: importing the module (a tool, a worker) starts nothing
     main()

@@ -146,7 +146,7 @@ class LiveConsumer:
         """
         position = self.spool.checkpoint.position
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0].start == position:
+        if ahead is not None and ahead[0].start.seq == position.seq:
             chunk, logged, pending = ahead
         else:
             chunk = self.spool.read(position, self.max_records, self.max_bytes)
