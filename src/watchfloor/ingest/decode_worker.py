@@ -18,6 +18,8 @@ from pathlib import Path
 
 from watchfloor.ingest.chunk_decoding import decode_file
 
+__all__ = ["main"]
+
 
 def main(argv: list[str]) -> int:
     """Answer every request on standard input, in order."""
