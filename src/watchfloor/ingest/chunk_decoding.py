@@ -16,6 +16,7 @@ sequence><ordinal>`), so decoding a chunk twice gives the same rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -246,6 +247,8 @@ class WorkerProcessDecoder:
         if self._closed:
             raise WatchfloorError("the decoding worker is closed")
         if self._process is None or self._process.poll() is not None:
+            if self._process is not None:
+                _close_pipes(self._process)
             self._answers.clear()
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "watchfloor.ingest.decode_worker", self.build],
@@ -300,6 +303,7 @@ class WorkerProcessDecoder:
             self._process = None
         process.kill()
         process.wait()
+        _close_pipes(process)
         return WatchfloorError(f"the decoding worker stopped ({why}); the chunk stays in the spool")
 
     def close(self) -> None:
@@ -315,9 +319,15 @@ class WorkerProcessDecoder:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            _close_pipes(process)
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _close_pipes(process: subprocess.Popen[bytes]) -> None:
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 def _remove_orphans(scratch: Path) -> None:
